@@ -1,0 +1,43 @@
+"""chronsearch: full-text search over English and Japanese chronicles.
+
+    >>> import chronsearch
+    >>> chronsearch.build(Path("seeds"), Path("index")).events
+    92
+    >>> with chronsearch.ChronicleIndex.open("index") as ix:
+    ...     hit = ix.search("Toshiba").hits[0]
+    >>> hit.year, hit.source, hit.line
+    (2014, '2014-industrial-development-events.en.txt', 7)
+
+Importing the package does not import Janome; it is loaded the first time
+Japanese text is analyzed.
+"""
+
+from chronsearch.chronicle import Event, parse_chronicle, read_chronicle
+from chronsearch.errors import (
+    ChronicleFormatError,
+    ChronsearchError,
+    IndexLockedError,
+    IndexMissingError,
+    IndexVersionError,
+    QuerySyntaxError,
+)
+from chronsearch.indexing import BuildStats, build
+from chronsearch.searching import ChronicleIndex, Hit, IndexStats, SearchResults
+
+__all__ = [
+    "BuildStats",
+    "ChronicleFormatError",
+    "ChronicleIndex",
+    "ChronsearchError",
+    "Event",
+    "Hit",
+    "IndexLockedError",
+    "IndexMissingError",
+    "IndexStats",
+    "IndexVersionError",
+    "QuerySyntaxError",
+    "SearchResults",
+    "build",
+    "parse_chronicle",
+    "read_chronicle",
+]

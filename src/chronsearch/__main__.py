@@ -1,0 +1,3 @@
+from chronsearch.cli import main
+
+main()

@@ -1,0 +1,249 @@
+"""Analyzers: how event text becomes index terms.
+
+Every analyzer first normalizes the text with :func:`normalize` (NFKC, then
+lowercase), so ``ＩＢＭ``, ``IBM`` and ``ibm`` are one term, and then maps each
+token back to character offsets in the *original* text, so highlighting is exact::
+
+    >>> [(t.text, t.startchar, t.endchar) for t in ENGLISH(
+    ...     "ＩＢＭ investigated", chars=True)]
+    [('ibm', 0, 3), ('investigated', 4, 16)]
+    >>> [(t.text, t.startchar, t.endchar) for t in JAPANESE(
+    ...     "ＩＢＭの拠点が設立された。", chars=True)]
+    [('拠点', 4, 6), ('設立', 7, 9)]
+    >>> [t.text for t in CJK_BIGRAMS("高新区")]
+    ['高新', '新区']
+
+Four analyzers feed five fields (see :mod:`chronsearch.schema`):
+
+- ``ENGLISH`` / ``ENGLISH_STEMS``: Latin-script words of any event, exact and
+  Porter-stemmed, with English stop words removed.
+- ``JAPANESE``: Janome base forms of Japanese events; particles, auxiliaries,
+  symbols and a few empty verbs and nouns dropped.
+- ``CJK_BIGRAMS`` / ``CJK_UNIGRAMS``: overlapping character bigrams of every run of
+  CJK characters, and single characters. They guarantee recall whatever Janome
+  does: a CJK string that occurs in an event's normalized text is a phrase of
+  adjacent bigrams in it (or, for one character, a unigram).
+
+Janome is imported and its dictionary loaded on first use, once per process;
+text without a CJK character never loads it. Analyzers are pickled into the index
+with the schema, so they hold no Janome object, only their settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from typing import TYPE_CHECKING, Iterator, NamedTuple
+
+from whoosh.analysis import StemFilter, StopFilter, Token, Tokenizer
+
+from chronsearch.chronicle import CJK_CHARS
+
+if TYPE_CHECKING:
+    from janome.tokenizer import Tokenizer as JanomeTokenizerType
+
+__all__ = [
+    "normalize",
+    "Normalized",
+    "ENGLISH",
+    "ENGLISH_STEMS",
+    "JAPANESE",
+    "CJK_BIGRAMS",
+    "CJK_UNIGRAMS",
+    "ANALYSIS_VERSION",
+]
+
+# Bump when any analyzer's output changes: the index name carries it, so an index
+# made by older analyzers is rebuilt instead of being searched with new ones.
+ANALYSIS_VERSION = 1
+
+# Lucene's English stop set (Elasticsearch's `_english_`). Whoosh's own list also
+# drops "may" and "us", which are real words in a chronicle.
+ENGLISH_STOP_WORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the"
+    " their then there these they this to was will with".split()
+)
+
+# Base forms that carry no meaning of their own; the first group is kuromoji's
+# default Japanese stop list, trimmed to the words Janome gives as base forms.
+JAPANESE_STOP_WORDS = frozenset(
+    "する ある いる なる れる られる せる させる できる おる くる いく"
+    " こと もの ため よう これ それ あれ この その あの ここ そこ"
+    " ところ とき".split()
+)
+# Janome's part-of-speech majors that never help a search.
+_DROPPED_POS = ("助詞", "助動詞", "記号", "フィラー")
+
+_CJK = re.compile(CJK_CHARS)
+_CJK_RUN = re.compile(CJK_CHARS + "+")
+# A Latin-script word: letters and digits that are not CJK, joined by inner dots
+# and apostrophes ("u.s", "zone's"). CJK_CHARS is "[...]"; its body is reused
+# inside the negated class.
+_LATIN_WORD = re.compile(
+    r"[^\W_{cjk}]+(?:[.'’][^\W_{cjk}]+)*".format(cjk=CJK_CHARS[1:-1])
+)
+_POSSESSIVE = re.compile(r"['’]s$")
+
+# Characters that NFKC composes with the character before them even though they
+# are not combining marks: half-width katakana (semi-)voiced sound marks.
+_COMPOSING = frozenset("\uff9e\uff9f")
+
+
+class Normalized(NamedTuple):
+    """Normalized text, and for each of its characters the span it came from."""
+
+    text: str
+    starts: list[int]
+    ends: list[int]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original span of the normalized characters ``start:end``."""
+        return self.starts[start], self.ends[end - 1]
+
+
+def normalize(text: str) -> Normalized:
+    """NFKC and lowercase ``text``, keeping a map back to the original offsets.
+
+    The text is normalized one base character (with its combining marks) at a
+    time, so every normalized character knows which original characters it
+    came from; ``"㎡"`` becomes ``"m2"``, both characters mapping to the one
+    original.
+    """
+    if text.isascii():
+        lowered = text.lower()
+        offsets = list(range(len(text) + 1))
+        return Normalized(lowered, offsets[:-1], offsets[1:])
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i + 1
+        while j < n and (unicodedata.combining(text[j]) or text[j] in _COMPOSING):
+            j += 1
+        piece = unicodedata.normalize("NFKC", text[i:j]).lower()
+        pieces.append(piece)
+        starts.extend([i] * len(piece))
+        ends.extend([j] * len(piece))
+        i = j
+    return Normalized("".join(pieces), starts, ends)
+
+
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` holds a character searched through CJK n-grams."""
+    return _CJK.search(text) is not None
+
+
+@functools.cache
+def _janome() -> JanomeTokenizerType:
+    # Importing Janome and loading its dictionary takes about 0.3 s, so it
+    # happens once per process and only when Japanese text needs it.
+    from janome.tokenizer import Tokenizer as Janome
+
+    return Janome()
+
+
+class _NormalizingTokenizer(Tokenizer):
+    """Base of the tokenizers here: normalize, split, map offsets back.
+
+    Subclasses implement :meth:`terms`, which yields ``(term, start, end)`` with
+    offsets into the normalized text.
+    """
+
+    def terms(self, text: str, mode: str) -> Iterator[tuple[str, int, int]]:
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterator[Token]:
+        norm = normalize(value)
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if tokenize:
+            terms = self.terms(norm.text, mode)
+        else:
+            # Wildcard and prefix queries ask for the whole string as one term.
+            terms = iter([(norm.text, 0, len(norm.text))] if norm.text else [])
+        for pos, (term, start, end) in enumerate(terms, start_pos):
+            token.text = term
+            token.boost = 1.0
+            token.stopped = False
+            orig_start, orig_end = norm.span(start, end)
+            if keeporiginal:
+                token.original = value[orig_start:orig_end]
+            if positions:
+                token.pos = pos
+            if chars:
+                token.startchar = start_char + orig_start
+                token.endchar = start_char + orig_end
+            yield token
+
+
+class LatinWordTokenizer(_NormalizingTokenizer):
+    """Latin-script words; CJK characters separate words and are left out."""
+
+    def terms(self, text: str, mode: str) -> Iterator[tuple[str, int, int]]:
+        for match in _LATIN_WORD.finditer(text):
+            yield _POSSESSIVE.sub("", match.group()), match.start(), match.end()
+
+
+class JanomeTokenizer(_NormalizingTokenizer):
+    """Janome base forms of the words that hold a CJK character.
+
+    Latin words are left to the English fields, so text with no CJK character
+    yields nothing and does not load Janome.
+    """
+
+    def terms(self, text: str, mode: str) -> Iterator[tuple[str, int, int]]:
+        if not has_cjk(text):
+            return
+        start = 0
+        for token in _janome().tokenize(text):
+            surface = token.surface
+            end = start + len(surface)
+            base = token.base_form if token.base_form != "*" else surface
+            if (
+                not token.part_of_speech.startswith(_DROPPED_POS)
+                and base not in JAPANESE_STOP_WORDS
+                and has_cjk(surface)
+            ):
+                yield base, start, end
+            start = end
+
+
+class CjkNgramTokenizer(_NormalizingTokenizer):
+    """Overlapping character n-grams (n = 1 or 2) of each run of CJK characters.
+
+    A query string of one CJK character has no bigram, so the unigram field
+    answers it; in query mode the unigram tokenizer therefore yields only runs
+    of a single character, and the bigram one only longer runs.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def terms(self, text: str, mode: str) -> Iterator[tuple[str, int, int]]:
+        n = self.n
+        for run in _CJK_RUN.finditer(text):
+            start, end = run.span()
+            if n == 1 and mode == "query" and end - start > 1:
+                continue
+            for i in range(start, end - n + 1):
+                yield text[i : i + n], i, i + n
+
+
+ENGLISH = LatinWordTokenizer() | StopFilter(stoplist=ENGLISH_STOP_WORDS, minsize=1)
+ENGLISH_STEMS = ENGLISH | StemFilter()
+JAPANESE = JanomeTokenizer()
+CJK_BIGRAMS = CjkNgramTokenizer(2)
+CJK_UNIGRAMS = CjkNgramTokenizer(1)
