@@ -243,7 +243,9 @@ class CjkNgramTokenizer(_NormalizingTokenizer):
 
 
 ENGLISH = LatinWordTokenizer() | StopFilter(stoplist=ENGLISH_STOP_WORDS, minsize=1)
-ENGLISH_STEMS = ENGLISH | StemFilter()
+# Snowball English: Whoosh's older Porter stemmer gives "investigat" for
+# "investigated" but "investig" for "investigate".
+ENGLISH_STEMS = ENGLISH | StemFilter(lang="en")
 JAPANESE = JanomeTokenizer()
 CJK_BIGRAMS = CjkNgramTokenizer(2)
 CJK_UNIGRAMS = CjkNgramTokenizer(1)

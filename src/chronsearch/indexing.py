@@ -91,9 +91,10 @@ def event_document(event: Event) -> dict[str, Any]:
     return doc
 
 
-def build(seeds: Path, index: Path) -> BuildStats:
+def build(seeds: str | Path, index: str | Path) -> BuildStats:
     """Index every chronicle under ``seeds`` into ``index``, replacing what was there."""
     started = time.perf_counter()
+    seeds, index = Path(seeds), Path(index)
     events, files, errors = read_events(seeds)
     index.mkdir(parents=True, exist_ok=True)
     storage = FileStorage(str(index))

@@ -267,16 +267,20 @@ class _Columns:
         reader = searcher.reader()
         self._cols = {name: reader.column_reader(name) for name in ("year", "month", "lang", "source", "line")}
 
+    def month(self, docnum: int) -> int:
+        """The event's month, or 0 for none: the column holds a sentinel out of 1-12 then."""
+        month = self._cols["month"][docnum]
+        return month if 1 <= month <= 12 else 0
+
     def value(self, name: str, docnum: int) -> Any:
         if name == "month":
-            # The month column reads 0 for events without a month.
-            month = self._cols["month"][docnum]
+            month = self.month(docnum)
             return f"{self._cols['year'][docnum]}-{month:02d}" if month else None
         return self._cols[name][docnum]
 
     def chronological_key(self, docnum: int) -> tuple[Any, ...]:
         cols = self._cols
-        return (cols["year"][docnum], cols["month"][docnum], cols["source"][docnum], cols["line"][docnum])
+        return (cols["year"][docnum], self.month(docnum), cols["source"][docnum], cols["line"][docnum])
 
     def tally(self, docnums: Iterable[int], names: Iterable[str]) -> dict[str, dict[str, int]]:
         tallies: dict[str, dict[str, int]] = {}

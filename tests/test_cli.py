@@ -1,0 +1,241 @@
+"""The command line, through Click's runner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chronsearch.cli import cli
+
+from .conftest import SEEDS
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def loc(seeds_index: Path) -> list[str]:
+    return ["--seeds", str(SEEDS), "--index", str(seeds_index)]
+
+
+def test_search_finds_and_exits_0(loc):
+    result = run("search", "Toshiba", *loc)
+    assert result.exit_code == 0
+    assert result.output.splitlines()[:2] == [
+        "2014     en  2014-industrial-development-events.en.txt:7",
+        "  The opening ceremony of Toshiba Medical System Research (Dalian) Co., Ltd. was held.",
+    ]
+    assert result.output.splitlines()[-1].startswith("1-1 of 1 hits · year: 2014 (1) · lang: en (1) · ")
+
+
+def test_search_without_hits_exits_1(loc):
+    result = run("search", "zeppelin", *loc)
+    assert result.exit_code == 1
+    assert result.output.startswith("0 of 0 hits")
+
+
+def test_malformed_query_is_one_line_on_stderr_and_exit_2(loc):
+    result = run("search", "year:abc", *loc)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == "chronsearch: error: bad query 'year:abc': 'abc' is not a valid number\n"
+
+
+def test_json_shape(loc):
+    result = run("search", "IBM", "--json", "--limit", "1", *loc)
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert set(data) == {"query", "total", "hits", "facets", "took_ms"}
+    assert data["query"] == "IBM"
+    assert data["total"] == 2
+    assert set(data["facets"]) == {"year", "month", "lang"}
+    assert data["facets"]["lang"] == {"ja": 2}
+    (hit,) = data["hits"]
+    assert set(hit) == {"id", "year", "month", "lang", "source", "line", "text", "score", "snippet", "highlights"}
+    assert (hit["year"], hit["lang"], hit["source"]) == (2017, "ja", "2017-park-chronicle.ja.txt")
+    # UTF-8, not \u escapes
+    assert "ハイテク産業区" in result.output
+    assert "\\u" not in result.output
+    start, end = hit["highlights"][0]
+    assert hit["snippet"][start:end] == "IBM"
+
+
+def test_filters_and_paging_options(loc):
+    data = json.loads(run("search", "", "--year", "2017", "--month", "5", "--json", "--limit", "2", "--offset", "1", *loc).output)
+    assert data["total"] == 6
+    assert [h["month"] for h in data["hits"]] == [5, 5]
+    data = json.loads(run("search", "high-tech zone", "--lang", "ja", "--json", *loc).output)
+    assert data["total"] == 0
+
+
+def test_any_and_chronological_sort(loc):
+    every = json.loads(run("search", "Toshiba 京都", "--json", *loc).output)
+    some = json.loads(run("search", "Toshiba 京都", "--any", "--sort", "chronological", "--json", *loc).output)
+    assert every["total"] == 0
+    assert some["total"] == 3
+    assert [h["year"] for h in some["hits"]] == [2014, 2017, 2017]
+
+
+def test_bad_option_values_are_one_line_errors(loc):
+    result = run("search", "IBM", "--month", "13", *loc)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("chronsearch: error: Invalid value for '--month'")
+
+
+def test_stats_json_counts_match_the_files(loc):
+    result = run("stats", "--json", *loc)
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data["events"] == 92
+    assert data["year"] == {"2014": 35, "2017": 57}
+    assert data["lang"] == {"en": 35, "ja": 57}
+    assert data["source"] == {
+        "2014-industrial-development-events.en.txt": 35,
+        "2017-park-chronicle.ja.txt": 57,
+    }
+    # Count the Japanese seed's events per month heading straight from the file.
+    expected: dict[str, int] = {}
+    month = None
+    for line in (SEEDS / "2017-park-chronicle.ja.txt").read_text().splitlines()[2:]:
+        if m := re.fullmatch(r"(\d+)月", line.strip()):
+            month = f"2017-{int(m[1]):02d}"
+        elif line.strip():
+            expected[month] = expected.get(month, 0) + 1
+    assert data["month"] == expected
+
+
+def test_stats_text(loc):
+    result = run("stats", *loc)
+    assert result.output.splitlines()[:2] == [f"92 events in {loc[3]}", "year   2014 (35), 2017 (57)"]
+
+
+def test_show_by_id_and_by_line(loc):
+    by_line = run("show", "2017-park-chronicle.ja.txt:16", "--json", *loc)
+    event = json.loads(by_line.output)
+    assert event["text"].startswith("高新区党工委書記")
+    by_id = run("show", event["id"], *loc)
+    assert by_id.exit_code == 0
+    assert by_id.output.splitlines()[1] == event["text"]
+
+
+def test_show_unknown_event(loc):
+    result = run("show", "nowhere.txt#4", *loc)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "chronsearch: error: no event 'nowhere.txt#4' (give an id such as 'file.txt#3' or 'file.txt:12')\n"
+    )
+
+
+def test_color_only_when_asked_or_on_a_terminal(loc):
+    assert not ANSI.search(run("search", "IBM", *loc).output)
+    colored = run("search", "IBM", "--color", "always", *loc, env={"NO_COLOR": "1"}).output
+    assert "\x1b[31m\x1b[1mIBM\x1b[0m" in colored
+    assert not ANSI.search(run("search", "IBM", "--color", "never", *loc).output)
+
+
+def test_search_builds_a_missing_index_and_uses_env_locations(tmp_path: Path):
+    env = {"CHRONSEARCH_SEEDS": str(SEEDS), "CHRONSEARCH_INDEX": str(tmp_path / "idx")}
+    first = run("search", "Mercedes", env=env)
+    assert first.exit_code == 0
+    assert first.stderr == f"chronsearch: building the index in {tmp_path / 'idx'} from {SEEDS} (there is none yet)\n"
+    second = run("search", "Mercedes", env=env)
+    assert second.stderr == ""
+    assert second.stdout == first.stdout.replace(_took(first.stdout), _took(second.stdout))
+
+
+def _took(output: str) -> str:
+    return output.rsplit("·", 1)[1]
+
+
+def test_index_reports_bad_files_and_keeps_the_rest(tmp_path: Path, seeds_copy: Path):
+    bad = seeds_copy / "broken.txt"
+    bad.write_bytes(b"2015 Events\n\nok\n\n\xff\xfe\xfa broken\n")
+    index = tmp_path / "index"
+    result = run("index", "--seeds", str(seeds_copy), "--index", str(index))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"chronsearch: error: {bad}:5: cannot decode: not UTF-8, UTF-16 with a BOM, or Shift_JIS\n"
+    )
+    assert result.stdout.startswith(f"indexed 92 events from 2 files into {index} in ")
+    found = run("search", "Toshiba", "--seeds", str(seeds_copy), "--index", str(index))
+    assert found.exit_code == 0
+
+
+def test_index_json(tmp_path: Path):
+    result = run("index", "--seeds", str(SEEDS), "--index", str(tmp_path / "i"), "--json")
+    data = json.loads(result.output)
+    assert (data["files"], data["events"], data["errors"]) == (2, 92, [])
+
+
+def test_missing_seeds_is_an_error(tmp_path: Path):
+    result = run("index", "--seeds", str(tmp_path / "none"), "--index", str(tmp_path / "i"))
+    assert result.exit_code == 2
+    assert result.stderr == f"chronsearch: error: {tmp_path / 'none'}: no such seeds directory\n"
+
+
+def test_an_old_index_is_rebuilt_by_search(tmp_path: Path):
+    from .test_index import _old_index
+
+    index = tmp_path / "index"
+    _old_index(index)
+    result = run("search", "ZTE", "--seeds", str(SEEDS), "--index", str(index))
+    assert result.exit_code == 0
+    assert result.stderr == f"chronsearch: building the index in {index} from {SEEDS} (it is out of date)\n"
+
+
+def test_every_command_has_help():
+    for name, command in cli.commands.items():
+        assert command.help, name
+        result = run(name, "--help")
+        assert result.exit_code == 0
+        assert "Usage: chronsearch" in result.output or "Usage: cli" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["search", "year:[x TO"],
+        ["search", "(((", "--json"],
+        ["search"],
+        ["frobnicate"],
+        ["show"],
+        ["search", "IBM", "--limit", "-1"],
+    ],
+)
+def test_no_input_gives_a_traceback(loc, args):
+    result = CliRunner().invoke(cli, args + (loc if args[0] in ("search", "show") and len(args) > 1 else []))
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.exit_code in (0, 1, 2)
+    if result.exit_code == 2:
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith("chronsearch: error: ")
+
+
+def test_python_dash_m_runs_the_cli(seeds_index: Path):
+    env = {**os.environ, "CHRONSEARCH_SEEDS": str(SEEDS), "CHRONSEARCH_INDEX": str(seeds_index)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "chronsearch", "search", "ＩＢＭ", "--json"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["total"] == 2
+    bad = subprocess.run(
+        [sys.executable, "-m", "chronsearch", "search", "month:x"], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode == 2
+    assert bad.stderr == "chronsearch: error: bad query 'month:x': 'x' is not a valid number\n"
