@@ -165,8 +165,7 @@ mixed_text = st.text(
 def test_every_token_spans_the_original_text_it_came_from(analyzer, text):
     for term, start, end in tokens(analyzer, text):
         assert 0 <= start < end <= len(text)
-        if analyzer in (CJK_BIGRAMS, CJK_UNIGRAMS):
-            # n-grams are exact substrings of the normalized span
+        if analyzer in (ENGLISH, CJK_BIGRAMS, CJK_UNIGRAMS):
+            # Words and n-grams are substrings of their normalized span; not
+            # always all of it: "㎡" normalizes to "m2", which is two words.
             assert term in normalize(text[start:end]).text
-        elif analyzer is ENGLISH:
-            assert normalize(text[start:end]).text.startswith(term)

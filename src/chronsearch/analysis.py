@@ -56,7 +56,7 @@ __all__ = [
 
 # Bump when any analyzer's output changes: the index name carries it, so an index
 # made by older analyzers is rebuilt instead of being searched with new ones.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 
 # Lucene's English stop set (Elasticsearch's `_english_`). Whoosh's own list also
 # drops "may" and "us", which are real words in a chronicle.
@@ -77,12 +77,13 @@ _DROPPED_POS = ("助詞", "助動詞", "記号", "フィラー")
 
 _CJK = re.compile(CJK_CHARS)
 _CJK_RUN = re.compile(CJK_CHARS + "+")
-# A Latin-script word: letters and digits that are not CJK, joined by inner dots
-# and apostrophes ("u.s", "zone's"). CJK_CHARS is "[...]"; its body is reused
-# inside the negated class.
-_LATIN_WORD = re.compile(
-    r"[^\W_{cjk}]+(?:[.'’][^\W_{cjk}]+)*".format(cjk=CJK_CHARS[1:-1])
-)
+# A Latin-script word: letters joined by inner dots and apostrophes ("u.s",
+# "zone's"), or a number ("3.6", "1,000"). Letters and digits split, as
+# Elasticsearch's word delimiter does, so "3.6㎢" (NFKC "3.6km2") holds "km" "2"
+# and the query "㎢" is the phrase "km 2". CJK_CHARS is "[...]"; its body is
+# reused inside the negated classes.
+_LETTERS = r"[^\W\d_{cjk}]+".format(cjk=CJK_CHARS[1:-1])
+_LATIN_WORD = re.compile(rf"{_LETTERS}(?:['.’]{_LETTERS})*|\d+(?:[.,]\d+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
 
 # Characters that NFKC composes with the character before them even though they
@@ -147,11 +148,12 @@ def _janome() -> JanomeTokenizerType:
 class _NormalizingTokenizer(Tokenizer):
     """Base of the tokenizers here: normalize, split, map offsets back.
 
-    Subclasses implement :meth:`terms`, which yields ``(term, start, end)`` with
-    offsets into the normalized text.
+    Subclasses implement :meth:`terms`, which yields ``(position, term, start,
+    end)`` with offsets into the normalized text; a tokenizer leaves a gap in
+    the positions where a phrase must not match across.
     """
 
-    def terms(self, text: str, mode: str) -> Iterator[tuple[str, int, int]]:
+    def terms(self, text: str, mode: str) -> Iterator[tuple[int, str, int, int]]:
         raise NotImplementedError
 
     def __call__(
@@ -173,8 +175,8 @@ class _NormalizingTokenizer(Tokenizer):
             terms = self.terms(norm.text, mode)
         else:
             # Wildcard and prefix queries ask for the whole string as one term.
-            terms = iter([(norm.text, 0, len(norm.text))] if norm.text else [])
-        for pos, (term, start, end) in enumerate(terms, start_pos):
+            terms = iter([(0, norm.text, 0, len(norm.text))] if norm.text else [])
+        for pos, term, start, end in terms:
             token.text = term
             token.boost = 1.0
             token.stopped = False
@@ -182,7 +184,7 @@ class _NormalizingTokenizer(Tokenizer):
             if keeporiginal:
                 token.original = value[orig_start:orig_end]
             if positions:
-                token.pos = pos
+                token.pos = start_pos + pos
             if chars:
                 token.startchar = start_char + orig_start
                 token.endchar = start_char + orig_end
@@ -190,11 +192,11 @@ class _NormalizingTokenizer(Tokenizer):
 
 
 class LatinWordTokenizer(_NormalizingTokenizer):
-    """Latin-script words; CJK characters separate words and are left out."""
+    """Latin-script words and numbers; CJK characters separate words and are left out."""
 
-    def terms(self, text: str, mode: str) -> Iterator[tuple[str, int, int]]:
-        for match in _LATIN_WORD.finditer(text):
-            yield _POSSESSIVE.sub("", match.group()), match.start(), match.end()
+    def terms(self, text: str, mode: str) -> Iterator[tuple[int, str, int, int]]:
+        for pos, match in enumerate(_LATIN_WORD.finditer(text)):
+            yield pos, _POSSESSIVE.sub("", match.group()), match.start(), match.end()
 
 
 class JanomeTokenizer(_NormalizingTokenizer):
@@ -204,10 +206,12 @@ class JanomeTokenizer(_NormalizingTokenizer):
     yields nothing and does not load Janome.
     """
 
-    def terms(self, text: str, mode: str) -> Iterator[tuple[str, int, int]]:
+    def terms(self, text: str, mode: str) -> Iterator[tuple[int, str, int, int]]:
         if not has_cjk(text):
             return
         start = 0
+        # Dropped words take no position, so "京都を訪問" is the phrase 京都 訪問.
+        pos = 0
         for token in _janome().tokenize(text):
             surface = token.surface
             end = start + len(surface)
@@ -217,7 +221,8 @@ class JanomeTokenizer(_NormalizingTokenizer):
                 and base not in JAPANESE_STOP_WORDS
                 and has_cjk(surface)
             ):
-                yield base, start, end
+                yield pos, base, start, end
+                pos += 1
             start = end
 
 
@@ -226,20 +231,25 @@ class CjkNgramTokenizer(_NormalizingTokenizer):
 
     A query string of one CJK character has no bigram, so the unigram field
     answers it; in query mode the unigram tokenizer therefore yields only runs
-    of a single character, and the bigram one only longer runs.
+    of a single character, and the bigram one only longer runs. Positions skip
+    one between runs, so a phrase never matches across punctuation or Latin
+    text: "双創業" is not in "双創(創業".
     """
 
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def terms(self, text: str, mode: str) -> Iterator[tuple[str, int, int]]:
+    def terms(self, text: str, mode: str) -> Iterator[tuple[int, str, int, int]]:
         n = self.n
+        pos = 0
         for run in _CJK_RUN.finditer(text):
             start, end = run.span()
             if n == 1 and mode == "query" and end - start > 1:
                 continue
             for i in range(start, end - n + 1):
-                yield text[i : i + n], i, i + n
+                yield pos, text[i : i + n], i, i + n
+                pos += 1
+            pos += 1
 
 
 ENGLISH = LatinWordTokenizer() | StopFilter(stoplist=ENGLISH_STOP_WORDS, minsize=1)

@@ -100,8 +100,11 @@ def _open(seeds: Path, index_dir: Path) -> tuple[ChronicleIndex, BuildStats | No
     try:
         return ChronicleIndex.open(index_dir), None
     except (IndexMissingError, IndexVersionError) as exc:
-        reason = "it is out of date" if isinstance(exc, IndexVersionError) else "there is none yet"
-        click.echo(f"chronsearch: building the index in {index_dir} from {seeds} ({reason})", err=True)
+        if isinstance(exc, IndexVersionError):
+            reason = f"the index in {index_dir} is from another version of chronsearch"
+        else:
+            reason = f"no index in {index_dir} yet"
+        click.echo(f"chronsearch: {reason}; building it from {seeds}", err=True)
         stats = build(seeds, index_dir)
         _report_errors(stats)
         return ChronicleIndex.open(index_dir), stats

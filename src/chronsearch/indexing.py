@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from chronsearch.errors import (
 )
 from chronsearch.schema import index_name, make_schema
 
-__all__ = ["BuildStats", "build", "open_index"]
+__all__ = ["BuildStats", "build", "index_events", "open_index"]
 
 _TOC = re.compile(r"^_(?P<name>.+)_\d+\.toc$")
 
@@ -96,6 +97,14 @@ def build(seeds: str | Path, index: str | Path) -> BuildStats:
     started = time.perf_counter()
     seeds, index = Path(seeds), Path(index)
     events, files, errors = read_events(seeds)
+    index_events(events, index)
+    took_ms = (time.perf_counter() - started) * 1000
+    return BuildStats(files=files, events=len(events), took_ms=round(took_ms, 1), errors=tuple(errors))
+
+
+def index_events(events: Iterable[Event], index: str | Path) -> int:
+    """Replace the contents of ``index`` with ``events``, in one commit; returns their number."""
+    index = Path(index)
     index.mkdir(parents=True, exist_ok=True)
     storage = FileStorage(str(index))
     name = index_name()
@@ -107,17 +116,18 @@ def build(seeds: str | Path, index: str | Path) -> BuildStats:
         writer = ix.writer()
     except LockError:
         raise IndexLockedError(f"{index}: the index is being written by another process") from None
+    count = 0
     try:
         for event in events:
             writer.add_document(**event_document(event))
+            count += 1
     except BaseException:
         writer.cancel()
         raise
     # CLEAR drops the old segments in the same commit that adds the new one.
     writer.commit(mergetype=CLEAR)
     _remove_other_indexes(storage, keep=name)
-    took_ms = (time.perf_counter() - started) * 1000
-    return BuildStats(files=files, events=len(events), took_ms=round(took_ms, 1), errors=tuple(errors))
+    return count
 
 
 def open_index(index: Path) -> FileIndex:

@@ -30,7 +30,7 @@ from chronsearch.analysis import (
 __all__ = ["SCHEMA_VERSION", "CONTENT_FIELDS", "FIELD_BOOSTS", "make_schema", "index_name"]
 
 # Bump when a field is added, removed or changes type.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 FIELD_BOOSTS = {
     "word": 2.0,
@@ -59,7 +59,7 @@ def make_schema() -> Schema:
         stem=TEXT(analyzer=ENGLISH_STEMS, multitoken_query="phrase"),
         morph=TEXT(analyzer=JAPANESE, multitoken_query="phrase"),
         bigram=TEXT(analyzer=CJK_BIGRAMS, multitoken_query="phrase"),
-        unigram=TEXT(analyzer=CJK_UNIGRAMS, phrase=False),
+        unigram=TEXT(analyzer=CJK_UNIGRAMS, multitoken_query="phrase"),
     )
 
 

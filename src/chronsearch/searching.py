@@ -13,7 +13,10 @@ in every content field at once; ``text:word`` means the same. A blank query (or
 
 from __future__ import annotations
 
+import copy
+import re
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -22,11 +25,12 @@ from typing import Any, Literal
 
 from whoosh import query as wq
 from whoosh.index import FileIndex
-from whoosh.qparser import GtLtPlugin, MultifieldParser, Plugin, syntax
+from whoosh.query import QueryError
+from whoosh.qparser import FuzzyTermPlugin, GtLtPlugin, MultifieldParser, PhrasePlugin, Plugin, syntax
 from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
-from chronsearch.chronicle import Event
+from chronsearch.chronicle import CJK_CHARS, Event
 from chronsearch.errors import ChronsearchError, QuerySyntaxError
 from chronsearch.indexing import open_index
 from chronsearch.schema import CONTENT_FIELDS, FIELD_BOOSTS
@@ -91,21 +95,56 @@ class IndexStats:
         return {name: (value if name == "events" else dict(value)) for name, value in asdict(self).items()}
 
 
-class _TextFieldAlias(Plugin):
-    """``text:word`` searches every content field, like a bare word."""
+_CJK_SEGMENT = re.compile(rf"{CJK_CHARS}+(?:\s*{CJK_CHARS}+)*")
+_CJK_SPACE = re.compile(rf"(?<={CJK_CHARS})\s+(?={CJK_CHARS})")
+
+
+def _script_segments(text: str) -> list[str]:
+    """``text`` cut where it changes between CJK and other characters."""
+    segments, pos = [], 0
+    for m in _CJK_SEGMENT.finditer(text):
+        segments += [text[pos : m.start()], _CJK_SPACE.sub("", m.group())]
+        pos = m.end()
+    segments.append(text[pos:])
+    return [seg for seg in segments if seg.strip()]
+
+
+class _ContentWords(Plugin):
+    """Prepares words and phrases meant for the event text, before they meet the fields.
+
+    - ``text:word`` means the same as a bare ``word``.
+    - A word or phrase that mixes CJK and Latin (``IBM社``, ``"Dalian 中国"``) becomes
+      an AND of its parts. Each part is looked up in the fields of its own script,
+      so without this any one part would match on its own.
+    - Spaces between CJK characters in a phrase go: ``"京都 府"`` is ``京都府``.
+    """
 
     def filters(self, parser: Any) -> list[tuple[Any, int]]:
         # After explicit field names are attached (100), before the multifield
         # expansion (110) turns unfielded words into one query per field.
-        return [(self._unfield, 105)]
+        return [(self._prepare, 105)]
 
-    def _unfield(self, parser: Any, group: Any) -> Any:
-        for node in group:
+    def _prepare(self, parser: Any, group: Any) -> Any:
+        for i, node in enumerate(group):
             if isinstance(node, syntax.GroupNode):
-                self._unfield(parser, node)
-            elif node.has_fieldname and node.fieldname == "text":
-                node.fieldname = None
+                group[i] = self._prepare(parser, node)
+                continue
+            if not node.has_fieldname or node.fieldname not in (None, "text"):
+                continue
+            node.fieldname = None
+            if isinstance(node, (syntax.WordNode, PhrasePlugin.PhraseNode)):
+                segments = _script_segments(unicodedata.normalize("NFKC", node.text))
+                if len(segments) == 1:
+                    node.text = segments[0]
+                elif segments:
+                    group[i] = syntax.AndGroup([_with_text(node, seg) for seg in segments])
         return group
+
+
+def _with_text(node: Any, text: str) -> Any:
+    part = copy.copy(node)
+    part.text = text
+    return part
 
 
 def parse_query(text: str, schema: Any, *, match: Match = "all") -> wq.Query:
@@ -117,7 +156,8 @@ def parse_query(text: str, schema: Any, *, match: Match = "all") -> wq.Query:
     group = syntax.AndGroup if match == "all" else syntax.OrGroup
     parser = MultifieldParser(list(CONTENT_FIELDS), schema, fieldboosts=FIELD_BOOSTS, group=group)
     parser.add_plugin(GtLtPlugin())
-    parser.add_plugin(_TextFieldAlias())
+    parser.add_plugin(FuzzyTermPlugin())
+    parser.add_plugin(_ContentWords())
     try:
         q = parser.parse(text)
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
@@ -196,17 +236,18 @@ class ChronicleIndex:
         searcher = self._current_searcher()
         q = parse_query(query, searcher.schema, match=match)
         filt = _filter_query(year, month, lang)
-        matched = list(searcher.docs_for_query(q if filt is None else wq.And([q, filt])))
         columns = _Columns(searcher)
-        page: list[tuple[int, float | None]]
-        if sort == "chronological":
-            ordered = sorted(matched, key=columns.chronological_key)
-            page = [(docnum, None) for docnum in ordered[offset : offset + limit]]
-        elif limit and matched:
-            results = searcher.search(q, limit=offset + limit, filter=filt)
-            page = [(hit.docnum, round(hit.score, 4)) for hit in results[offset : offset + limit]]
-        else:
-            page = []
+        page: list[tuple[int, float | None]] = []
+        try:
+            matched = list(searcher.docs_for_query(q if filt is None else wq.And([q, filt])))
+            if sort == "chronological":
+                ordered = sorted(matched, key=columns.chronological_key)
+                page = [(docnum, None) for docnum in ordered[offset : offset + limit]]
+            elif limit and matched:
+                results = searcher.search(q, limit=offset + limit, filter=filt)
+                page = [(hit.docnum, round(hit.score, 4)) for hit in results[offset : offset + limit]]
+        except QueryError as exc:  # a query Whoosh accepted but cannot run
+            raise QuerySyntaxError(query, str(exc)) from None
         sequences = query_sequences(q, searcher.reader()) if page else {}
         hits = tuple(self._hit(searcher, docnum, score, sequences) for docnum, score in page)
         facets = columns.tally(matched, ("year", "month", "lang"))

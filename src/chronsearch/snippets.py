@@ -136,7 +136,9 @@ def make_snippet(text: str, spans: list[Span], *, width: int = 160) -> tuple[str
     if end - start > width:
         inside = [b for b, e in spans if start <= b < end]
         first = inside[0] if inside else start
-        start = max(start, min(first - width // 4, end - width))
+        if first - start > width * 3 // 4:
+            # Only move the start when the first match would not be in view.
+            start = max(start, min(first - width // 4, end - width))
         start = _cut_back(text, start, 0)
         end = _cut_back(text, min(end, start + width), start)
     # Leading and trailing spaces would sit next to the ellipsis.
