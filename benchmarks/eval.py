@@ -361,8 +361,14 @@ def _source_fingerprint() -> str:
     import chronsearch.schema
 
     h = hashlib.sha256()
-    for module in (chronsearch.analysis, chronsearch.chronicle, chronsearch.indexing, chronsearch.schema):
+    # The analyzers and the schema, how an event becomes a document, and the CJK
+    # character class the analyzers use; not the rest of indexing.py (locking,
+    # manifests), which does not change what an index holds.
+    for module in (chronsearch.analysis, chronsearch.schema):
         h.update(inspect.getsource(module).encode())
+    to_document = getattr(chronsearch.indexing, "event_document", chronsearch.indexing)
+    h.update(inspect.getsource(to_document).encode())
+    h.update(chronsearch.chronicle.CJK_CHARS.encode())
     for dist in ("whoosh-reloaded", "janome"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             h.update(f"{dist}={importlib.metadata.version(dist)}".encode())

@@ -167,15 +167,56 @@ def test_index_reports_bad_files_and_keeps_the_rest(tmp_path: Path, seeds_copy: 
     assert result.stderr == (
         f"chronsearch: error: {bad}:5: cannot decode: not UTF-8, UTF-16 with a BOM, or Shift_JIS\n"
     )
-    assert result.stdout.startswith(f"indexed 92 events from 2 files into {index} in ")
+    assert result.stdout.startswith(
+        "0 changed, 2 added, 0 removed, 0 unchanged files · +92 −0 events, 92 in all · "
+    )
     found = run("search", "Toshiba", "--seeds", str(seeds_copy), "--index", str(index))
     assert found.exit_code == 0
 
 
-def test_index_json(tmp_path: Path):
-    result = run("index", "--seeds", str(SEEDS), "--index", str(tmp_path / "i"), "--json")
-    data = json.loads(result.output)
-    assert (data["files"], data["events"], data["errors"]) == (2, 92, [])
+def test_index_json_and_full(tmp_path: Path, seeds_copy: Path):
+    loc = ["--seeds", str(seeds_copy), "--index", str(tmp_path / "i")]
+    first = json.loads(run("index", "--json", *loc).output)
+    assert {k: v for k, v in first.items() if k != "took_ms"} == {
+        "added_files": 2,
+        "changed_files": 0,
+        "removed_files": 0,
+        "unchanged_files": 0,
+        "events_added": 92,
+        "events_removed": 0,
+        "events_total": 92,
+        "errors": [],
+        "rebuilt": None,
+    }
+    again = run("index", "--json", *loc)
+    assert json.loads(again.output)["unchanged_files"] == 2
+    full = run("index", "--full", *loc)
+    assert full.exit_code == 0
+    assert full.stderr == "chronsearch: rebuilt the whole index: asked for (--full)\n"
+    assert full.stdout.startswith("2 changed, 0 added, 0 removed, 0 unchanged files · +92 −92 events, 92 in all")
+
+
+def test_search_refreshes_a_stale_index_unless_told_not_to(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    loc = ["--seeds", str(seeds_copy), "--index", str(index)]
+    run("index", *loc)
+    (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
+    stale = run("search", "Kyoto", "--no-refresh", *loc)
+    assert (stale.exit_code, stale.stderr) == (1, "")
+    fresh = run("search", "Kyoto", *loc)
+    assert fresh.exit_code == 0
+    assert fresh.stderr.startswith(
+        f"chronsearch: updated {index}: 0 changed, 1 added, 0 removed, 2 unchanged files · +1 −0 events, 93 in all"
+    )
+    assert run("search", "Kyoto", *loc).stderr == ""
+
+
+def test_no_refresh_without_an_index_says_what_to_run(tmp_path: Path):
+    result = run("search", "IBM", "--no-refresh", "--seeds", str(SEEDS), "--index", str(tmp_path / "none"))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"chronsearch: error: {tmp_path / 'none'}: no index here; build it with `chronsearch index`\n"
+    )
 
 
 def test_missing_seeds_is_an_error(tmp_path: Path):
@@ -185,15 +226,17 @@ def test_missing_seeds_is_an_error(tmp_path: Path):
 
 
 def test_an_old_index_is_rebuilt_by_search(tmp_path: Path):
-    from .test_index import _old_index
+    from .test_index import old_index
 
     index = tmp_path / "index"
-    _old_index(index)
+    old_index(index)
     result = run("search", "ZTE", "--seeds", str(SEEDS), "--index", str(index))
     assert result.exit_code == 0
     assert result.stderr == (
-        f"chronsearch: the index in {index} is from another version of chronsearch; building it from {SEEDS}\n"
+        f"chronsearch: the index in {index} is from another version of chronsearch; rebuilding it from {SEEDS}\n"
     )
+    rebuilt = run("index", "--seeds", str(SEEDS), "--index", str(index), "--full", "--quiet")
+    assert rebuilt.stderr == ""
 
 
 def test_every_command_has_help():
@@ -201,7 +244,7 @@ def test_every_command_has_help():
         assert command.help, name
         result = run(name, "--help")
         assert result.exit_code == 0
-        assert "Usage: chronsearch" in result.output or "Usage: cli" in result.output
+        assert "Usage:" in result.output
 
 
 @pytest.mark.parametrize(

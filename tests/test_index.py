@@ -1,109 +1,228 @@
-"""Building and opening the index: bad files, rebuilds, old versions, a locked index."""
+"""Keeping the index in step with the files: incremental updates, bad files, versions, locks."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from whoosh.fields import TEXT, Schema
+from whoosh.filedb.filestore import FileStorage
 from whoosh.index import create_in
 
 from chronsearch import (
     ChronicleIndex,
+    ChronsearchError,
     IndexLockedError,
     IndexMissingError,
     IndexVersionError,
     build,
+    is_fresh,
+    update,
 )
 from chronsearch.schema import index_name
 
+EN = "2014-industrial-development-events.en.txt"
+JA = "2017-park-chronicle.ja.txt"
 
-def test_build_reports_files_and_events(tmp_path: Path, seeds_copy: Path):
-    stats = build(seeds_copy, tmp_path / "index")
-    assert (stats.files, stats.events, stats.errors) == (2, 92, ())
-    assert set(stats.to_dict()) == {"files", "events", "took_ms", "errors"}
+
+def counts(stats) -> tuple[int, int, int, int, int, int, int]:
+    """(added, changed, removed, unchanged files, events added, removed, total)."""
+    return (
+        stats.added_files,
+        stats.changed_files,
+        stats.removed_files,
+        stats.unchanged_files,
+        stats.events_added,
+        stats.events_removed,
+        stats.events_total,
+    )
+
+
+def total(index: Path, query: str) -> int:
+    with ChronicleIndex.open(index) as ix:
+        return ix.search(query).total
+
+
+def test_first_update_adds_every_file(tmp_path: Path, seeds_copy: Path):
+    stats = update(seeds_copy, tmp_path / "index")
+    assert counts(stats) == (2, 0, 0, 0, 92, 0, 92)
+    assert (stats.errors, stats.rebuilt) == ((), None)
+    assert set(stats.to_dict()) == {
+        "added_files",
+        "changed_files",
+        "removed_files",
+        "unchanged_files",
+        "events_added",
+        "events_removed",
+        "events_total",
+        "took_ms",
+        "errors",
+        "rebuilt",
+    }
+
+
+def test_nothing_changed_commits_nothing(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    files_before = sorted(os.listdir(index))
+    stats = update(seeds_copy, index)
+    assert counts(stats) == (0, 0, 0, 2, 0, 0, 92)
+    assert not stats.changed
+    assert sorted(os.listdir(index)) == files_before
+
+
+def test_a_touched_file_is_checked_by_hash_and_not_reindexed(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    os.utime(seeds_copy / EN, ns=(1, 1))
+    assert not is_fresh(seeds_copy, index)
+    assert counts(update(seeds_copy, index)) == (0, 0, 0, 2, 0, 0, 92)
+    assert is_fresh(seeds_copy, index)
+
+
+def test_an_edited_file_is_reindexed_alone(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    path = seeds_copy / EN
+    path.write_text(path.read_text().replace("Toshiba", "Hitachi"))
+    assert not is_fresh(seeds_copy, index)
+    assert counts(update(seeds_copy, index)) == (0, 1, 0, 1, 35, 35, 92)
+    assert (total(index, "Hitachi"), total(index, "Toshiba"), total(index, "京都")) == (1, 0, 2)
+
+
+def test_added_and_removed_files(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    (seeds_copy / "more").mkdir()
+    (seeds_copy / "more" / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
+    (seeds_copy / JA).unlink()
+    assert counts(update(seeds_copy, index)) == (1, 0, 1, 1, 1, 57, 36)
+    assert (total(index, "Kyoto"), total(index, "京都")) == (1, 0)
+    with ChronicleIndex.open(index) as ix:
+        assert ix.stats().source == {EN: 35, "more/2018.txt": 1}
+
+
+def test_full_reindexes_every_file(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    stats = build(seeds_copy, index)
+    assert counts(stats) == (0, 2, 0, 0, 92, 92, 92)
+    assert stats.rebuilt == "asked for (--full)"
 
 
 def test_bad_files_are_reported_and_the_others_indexed(tmp_path: Path, seeds_copy: Path):
     (seeds_copy / "latin1.txt").write_bytes("2015 Events\n\nCafé opened.\n".encode("latin-1"))
     (seeds_copy / "undated.txt").write_text("Events\n\nA plant opened.\n")
     (seeds_copy / "binary.txt").write_bytes(b"2015\n\n\x00\x01\x02")
-    stats = build(seeds_copy, tmp_path / "index")
-    assert stats.files == 2
-    assert stats.events == 92
-    assert sorted(stats.errors) == [
+    index = tmp_path / "index"
+    stats = update(seeds_copy, index)
+    assert counts(stats) == (2, 0, 0, 0, 92, 0, 92)
+    expected_errors = [
         f"{seeds_copy / 'binary.txt'}:3: binary file",
         f"{seeds_copy / 'latin1.txt'}:3: cannot decode: not UTF-8, UTF-16 with a BOM, or Shift_JIS",
         f"{seeds_copy / 'undated.txt'}:1: no year in the title or the file name",
     ]
-    with ChronicleIndex.open(tmp_path / "index") as ix:
-        assert ix.search("Toshiba").total == 1
-        assert ix.search("京都").total == 2
+    assert sorted(stats.errors) == expected_errors
+    assert (total(index, "Toshiba"), total(index, "京都")) == (1, 2)
+    # Unchanged bad files are not read again, but still reported; the index stays fresh.
+    again = update(seeds_copy, index)
+    assert counts(again) == (0, 0, 0, 5, 0, 0, 92)
+    assert sorted(again.errors) == expected_errors
+    assert is_fresh(seeds_copy, index)
 
 
-def test_rebuild_drops_events_of_removed_files(tmp_path: Path, seeds_copy: Path):
+def test_a_broken_edit_keeps_the_last_good_events(tmp_path: Path, seeds_copy: Path):
     index = tmp_path / "index"
-    build(seeds_copy, index)
-    (seeds_copy / "2017-park-chronicle.ja.txt").unlink()
-    assert build(seeds_copy, index).events == 35
-    with ChronicleIndex.open(index) as ix:
-        assert ix.stats().events == 35
-        assert ix.search("京都").total == 0
+    update(seeds_copy, index)
+    path = seeds_copy / JA
+    good = path.read_bytes()
+    path.write_bytes(good + b"\n\n\xff\xfe broken")
+    broken = update(seeds_copy, index)
+    assert broken.errors == (f"{path}:164: cannot decode: not UTF-8, UTF-16 with a BOM, or Shift_JIS",)
+    assert total(index, "京都") == 2
+    assert build(seeds_copy, index).errors == broken.errors  # even a full rebuild keeps them
+    assert total(index, "京都") == 2
+    path.write_bytes(good.replace("京都".encode(), "大阪".encode()))
+    fixed = update(seeds_copy, index)
+    assert (fixed.changed_files, fixed.errors) == (1, ())
+    assert (total(index, "京都"), total(index, "大阪")) == (0, 2)
 
 
-def test_an_open_index_sees_a_rebuild(tmp_path: Path, seeds_copy: Path):
+def test_a_lost_manifest_is_repaired_without_duplicates(tmp_path: Path, seeds_copy: Path):
     index = tmp_path / "index"
-    build(seeds_copy, index)
-    with ChronicleIndex.open(index) as ix:
-        assert ix.search("Kyoto").total == 0
-        (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
-        build(seeds_copy, index)
-        assert ix.search("Kyoto").total == 1
+    update(seeds_copy, index)
+    for manifest in index.glob("*.files.json"):
+        manifest.unlink()
+    (seeds_copy / EN).unlink()
+    stats = update(seeds_copy, index)
+    assert stats.rebuilt == "the index had no record of its files"
+    assert counts(stats) == (0, 1, 1, 0, 57, 92, 57)
+    assert counts(update(seeds_copy, index)) == (0, 0, 0, 1, 0, 0, 57)
 
 
-def test_missing_index(tmp_path: Path):
+def test_missing_index_and_missing_seeds(tmp_path: Path):
     with pytest.raises(IndexMissingError, match="no index here; build it with `chronsearch index`"):
         ChronicleIndex.open(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(IndexMissingError):
         ChronicleIndex.open(tmp_path / "empty")
+    with pytest.raises(ChronsearchError, match="no such seeds directory"):
+        update(tmp_path / "nowhere", tmp_path / "index")
 
 
-def test_missing_seeds_directory(tmp_path: Path):
-    with pytest.raises(Exception, match="no such seeds directory"):
-        build(tmp_path / "nowhere", tmp_path / "index")
-
-
-def _old_index(index: Path) -> None:
-    """An index as another version of chronsearch would have left it."""
+def old_index(index: Path) -> None:
+    """An index as chronsearch 0.0 with Janome 0.4.0 would have left it."""
     index.mkdir(parents=True, exist_ok=True)
-    old = create_in(str(index), Schema(body=TEXT(stored=True)), indexname="events_s0_a0_j040")
+    old = create_in(str(index), Schema(body=TEXT(stored=True)), indexname="events_s0_a0_j0-4-0")
     with old.writer() as writer:
         writer.add_document(body="from an older version")
 
 
 def test_an_index_of_another_version_is_refused_then_replaced(tmp_path: Path, seeds_copy: Path):
     index = tmp_path / "index"
-    _old_index(index)
-    with pytest.raises(IndexVersionError, match="built by another version of chronsearch; rebuild it with `chronsearch index`"):
+    old_index(index)
+    with pytest.raises(
+        IndexVersionError, match="built by another version of chronsearch; rebuild it with `chronsearch index`"
+    ):
         ChronicleIndex.open(index)
-    build(seeds_copy, index)
+    stats = update(seeds_copy, index)
+    assert stats.rebuilt == (
+        "changed since the index was made: the schema (0 → 2), the analyzers (0 → 2), Janome (0.4.0 → 0.5.0)"
+    )
     assert not [f for f in index.iterdir() if "events_s0" in f.name]
-    with ChronicleIndex.open(index) as ix:
-        assert ix.stats().events == 92
+    assert total(index, "Toshiba") == 1
 
 
 def test_a_locked_index_refuses_a_second_writer_and_keeps_answering(tmp_path: Path, seeds_copy: Path):
     index = tmp_path / "index"
-    build(seeds_copy, index)
-    from whoosh.filedb.filestore import FileStorage
-
+    update(seeds_copy, index)
+    (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
     writer = FileStorage(str(index)).open_index(index_name()).writer()
     try:
-        with pytest.raises(IndexLockedError, match="being written by another process"):
-            build(seeds_copy, index)
-        with ChronicleIndex.open(index) as ix:
-            assert ix.search("Toshiba").total == 1
+        with pytest.raises(IndexLockedError, match="another process is writing the index"):
+            update(seeds_copy, index)
+        assert total(index, "Toshiba") == 1
     finally:
         writer.cancel()
-    assert build(seeds_copy, index).events == 92
+    assert update(seeds_copy, index).added_files == 1
+
+
+def test_an_open_index_sees_later_commits(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    with ChronicleIndex.open(index) as ix:
+        assert ix.search("Kyoto").total == 0
+        (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
+        update(seeds_copy, index)
+        assert ix.search("Kyoto").total == 1
+
+
+def test_kanji_only_events_are_searchable_through_ngrams(tmp_path: Path, seeds_copy: Path):
+    (seeds_copy / "2016.txt").write_text("2016年表\n\n大連高新区管委会成立\n", encoding="utf-8")
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    with ChronicleIndex.open(index) as ix:
+        hits = ix.search("管委会成立", lang="cjk").hits
+        assert [(h.source, h.lang, h.text) for h in hits] == [("2016.txt", "cjk", "大連高新区管委会成立")]
+        assert ix.search("委", lang="cjk").total == 1

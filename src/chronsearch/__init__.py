@@ -1,7 +1,7 @@
 """chronsearch: full-text search over English and Japanese chronicles.
 
     >>> import chronsearch
-    >>> chronsearch.build(Path("seeds"), Path("index")).events
+    >>> chronsearch.update("seeds", "index").events_total
     92
     >>> with chronsearch.ChronicleIndex.open("index") as ix:
     ...     hit = ix.search("Toshiba").hits[0]
@@ -21,11 +21,10 @@ from chronsearch.errors import (
     IndexVersionError,
     QuerySyntaxError,
 )
-from chronsearch.indexing import BuildStats, build
+from chronsearch.indexing import UpdateStats, build, is_fresh, update
 from chronsearch.searching import ChronicleIndex, Hit, IndexStats, SearchResults
 
 __all__ = [
-    "BuildStats",
     "ChronicleFormatError",
     "ChronicleIndex",
     "ChronsearchError",
@@ -37,7 +36,10 @@ __all__ = [
     "IndexVersionError",
     "QuerySyntaxError",
     "SearchResults",
+    "UpdateStats",
     "build",
+    "is_fresh",
     "parse_chronicle",
     "read_chronicle",
+    "update",
 ]

@@ -198,12 +198,15 @@ def parse_chronicle(text: str, *, source: str) -> list[Event]:
     ]
 
 
-def read_chronicle(path: Path, *, root: Path) -> list[Event]:
-    """Read, decode and parse one file; its source is its path relative to ``root``."""
+def read_chronicle(path: Path, *, root: Path, data: bytes | None = None) -> list[Event]:
+    """Read, decode and parse one file; its source is its path relative to ``root``.
+
+    ``data`` is the file's content when the caller has already read it.
+    """
     source = path.relative_to(root).as_posix()
-    return parse_chronicle(
-        decode_chronicle(path.read_bytes(), source=source), source=source
-    )
+    if data is None:
+        data = path.read_bytes()
+    return parse_chronicle(decode_chronicle(data, source=source), source=source)
 
 
 def find_chronicles(root: Path) -> list[Path]:

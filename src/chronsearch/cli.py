@@ -9,21 +9,30 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from chronsearch.errors import ChronsearchError, IndexMissingError, IndexVersionError
-from chronsearch.indexing import BuildStats, build
+from chronsearch.errors import ChronsearchError, IndexLockedError, IndexMissingError, IndexVersionError
+from chronsearch.indexing import UpdateStats, is_fresh, update
 from chronsearch.searching import ChronicleIndex, SearchResults
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+DEFAULT_WAIT = 60.0
+
+
 def _fail(message: str) -> None:
     click.echo(f"chronsearch: error: {message}", err=True)
+
+
+def _note(message: str) -> None:
+    click.echo(f"chronsearch: {message}", err=True)
 
 
 class _Cli(click.Group):
@@ -90,24 +99,83 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def _report_errors(stats: BuildStats) -> None:
+def _summary(stats: UpdateStats) -> str:
+    return (
+        f"{stats.changed_files} changed, {stats.added_files} added, {stats.removed_files} removed,"
+        f" {stats.unchanged_files} unchanged files · +{stats.events_added} −{stats.events_removed} events,"
+        f" {stats.events_total} in all · {stats.took_ms:.0f} ms"
+    )
+
+
+def _report(stats: UpdateStats, *, quiet: bool = False) -> None:
+    """The update's errors, and why it rebuilt everything if it did, on stderr."""
+    if stats.rebuilt and not quiet:
+        _note(f"rebuilt the whole index: {stats.rebuilt}")
     for error in stats.errors:
         _fail(error)
 
 
-def _open(seeds: Path, index_dir: Path) -> tuple[ChronicleIndex, BuildStats | None]:
-    """Open the index, building it first if there is none or it is out of date."""
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback that draws a bar on stderr, on a terminal, once an update has run a second."""
+    enabled = enabled and sys.stderr.isatty()
+    started = time.monotonic()
+    bar: Any = None
+
+    def show(done: int, total: int) -> None:
+        nonlocal bar
+        elapsed = time.monotonic() - started
+        if not enabled or elapsed < 1.0:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="indexing", file=sys.stderr, show_pos=True)
+        bar.update(done - bar.pos, current_item=f"{done / elapsed:,.0f} events/s")
+
     try:
-        return ChronicleIndex.open(index_dir), None
+        yield show
+    finally:
+        if bar is not None:
+            bar.render_finish()
+
+
+def _update(seeds: Path, index_dir: Path, *, full: bool = False, wait: float, quiet: bool) -> UpdateStats:
+    def waiting() -> None:
+        if not quiet:
+            _note(f"waiting for another process to finish writing {index_dir} (up to {wait:g} s)")
+
+    with _progress(not quiet) as progress:
+        return update(seeds, index_dir, full=full, wait=wait, on_wait=waiting, progress=progress)
+
+
+def _open(seeds: Path, index_dir: Path, *, refresh: bool = True) -> tuple[ChronicleIndex, UpdateStats | None]:
+    """Open the index, first bringing it up to date with the chronicles if ``refresh``.
+
+    If another process is writing the index, searches go on from its last
+    commit; only when there is no usable index yet do they wait for it.
+    """
+    try:
+        ix: ChronicleIndex | None = ChronicleIndex.open(index_dir)
     except (IndexMissingError, IndexVersionError) as exc:
+        if not refresh:
+            raise
+        ix = None
         if isinstance(exc, IndexVersionError):
-            reason = f"the index in {index_dir} is from another version of chronsearch"
+            _note(f"the index in {index_dir} is from another version of chronsearch; rebuilding it from {seeds}")
         else:
-            reason = f"no index in {index_dir} yet"
-        click.echo(f"chronsearch: {reason}; building it from {seeds}", err=True)
-        stats = build(seeds, index_dir)
-        _report_errors(stats)
-        return ChronicleIndex.open(index_dir), stats
+            _note(f"no index in {index_dir} yet; building it from {seeds}")
+    stats = None
+    if refresh and not is_fresh(seeds, index_dir):
+        try:
+            stats = _update(seeds, index_dir, wait=0.0 if ix else DEFAULT_WAIT, quiet=False)
+        except IndexLockedError:
+            if ix is None:
+                raise
+            _note("another process is updating the index; answering from its last commit")
+        else:
+            if ix is not None and stats.changed:
+                _note(f"updated {index_dir}: {_summary(stats)}")
+            _report(stats, quiet=ix is None)
+    return ix or ChronicleIndex.open(index_dir), stats
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,16 +186,53 @@ def cli() -> None:
 
 @cli.command()
 @_locations
+@click.option("--full", is_flag=True, help="Re-index every file, changed or not.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WAIT,
+    show_default=True,
+    help="Seconds to wait for another process writing the index.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; errors still show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def index(seeds: Path, index_dir: Path, as_json: bool) -> int:
-    """Build the index from the chronicle files."""
-    stats = build(seeds, index_dir)
-    _report_errors(stats)
+def index(seeds: Path, index_dir: Path, full: bool, wait: float, quiet: bool, as_json: bool) -> int:
+    """Update the index from the chronicle files: only what changed, unless --full."""
+    stats = _update(seeds, index_dir, full=full, wait=wait, quiet=quiet)
+    _report(stats, quiet=quiet)
     if as_json:
         _print_json(stats.to_dict())
     else:
-        click.echo(f"indexed {stats.events} events from {stats.files} files into {index_dir} in {stats.took_ms:.0f} ms")
+        click.echo(_summary(stats))
     return 2 if stats.errors else 0
+
+
+@cli.command()
+@_locations
+@click.option(
+    "--debounce",
+    type=click.IntRange(10, 60_000),
+    default=300,
+    show_default=True,
+    help="Milliseconds a burst of changes must be quiet before the update.",
+)
+def watch(seeds: Path, index_dir: Path, debounce: int) -> int:
+    """Keep the index up to date while chronicle files change; Ctrl-C stops."""
+    from chronsearch.watch import watch as watch_seeds
+
+    _note(f"watching {seeds} for changes to the index in {index_dir} (Ctrl-C to stop)")
+    first = True
+    try:
+        for outcome in watch_seeds(seeds, index_dir, debounce_ms=debounce, wait=DEFAULT_WAIT):
+            if isinstance(outcome, ChronsearchError):
+                _fail(str(outcome))
+            elif first or outcome.changed or outcome.errors:
+                _report(outcome)
+                click.echo(f"{time.strftime('%H:%M:%S')} {_summary(outcome)}")
+            first = False
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 @cli.command()
@@ -139,6 +244,7 @@ def index(seeds: Path, index_dir: Path, as_json: bool) -> int:
 @click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True, help="Hits to show.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Hits to skip, for paging.")
 @click.option("--any", "match_any", is_flag=True, help="Match any word instead of all words.")
+@click.option("--no-refresh", is_flag=True, help="Search the index as it is, without updating it first.")
 @click.option(
     "--sort",
     type=click.Choice(["relevance", "chronological"]),
@@ -157,12 +263,13 @@ def search(
     limit: int,
     offset: int,
     match_any: bool,
+    no_refresh: bool,
     sort: str,
     as_json: bool,
     color: str,
 ) -> int:
     """Search the events for QUERY (Whoosh syntax: AND OR NOT "phrase" year:2017)."""
-    ix, built = _open(seeds, index_dir)
+    ix, updated = _open(seeds, index_dir, refresh=not no_refresh)
     with ix:
         results = ix.search(
             query,
@@ -178,7 +285,7 @@ def search(
         _print_json(results.to_dict())
     else:
         click.echo(format_results(results, offset=offset), color=_use_color(color))
-    if built is not None and built.errors:
+    if updated is not None and updated.errors:
         return 2
     return 0 if results.total else 1
 

@@ -1,26 +1,49 @@
-"""Building the index from a folder of chronicles, and opening it again.
+"""Keeping the index in step with a folder of chronicles.
 
-    >>> stats = build(Path("seeds"), Path("index"))
-    >>> stats.files, stats.events, stats.errors
-    (2, 92, ())
+    >>> update("seeds", "index").to_dict()
+    {'added_files': 2, 'changed_files': 0, 'removed_files': 0, 'unchanged_files': 0,
+     'events_added': 92, 'events_removed': 0, 'events_total': 92, 'took_ms': 812.4,
+     'errors': [], 'rebuilt': None}
+    >>> update("seeds", "index").unchanged_files    # nothing changed: nothing analysed
+    2
 
-A file that cannot be read or parsed is reported in ``errors`` (one line each,
-naming the file and line) and skipped; the other files are indexed. The new
-index replaces the old one in a single commit, so a build that fails or is
-killed leaves the last good index answering.
+:func:`update` re-indexes only the files whose content changed (a size and
+mtime check first, the SHA-256 of the bytes decides) and drops the events of
+removed files. How it stays safe:
+
+- **One commit.** Deletions, additions and the record of indexed files land in
+  one Whoosh commit. The record (the *manifest*) is a file named after the
+  index generation it describes, written before the commit that creates that
+  generation, so whichever generation a reader sees, its manifest is there. A
+  process killed at any moment leaves the last commit intact: every file in its
+  old state or its new one, never half.
+- **One writer.** Writers take a lock file first (an ``flock``, which the
+  kernel releases when a process dies, so a killed writer leaves no stale
+  lock); a second writer waits up to ``wait`` seconds, then gives up. Readers
+  never wait: they search the last commit.
+- **Bad files lose nothing.** A file that cannot be read or parsed is reported
+  (one line, naming the file and line) and its previously indexed events stay.
+- **Versions.** The index's name records the schema, analyzer and Janome
+  versions (:func:`chronsearch.schema.index_name`). Code never opens an index
+  with another name; it builds its own beside it, then deletes the old one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import time
-from dataclasses import asdict, dataclass
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import FileIndex, LockError
+from whoosh.query import Term
 from whoosh.writing import CLEAR
 
 from chronsearch.chronicle import Event, find_chronicles, read_chronicle
@@ -33,42 +56,195 @@ from chronsearch.errors import (
 )
 from chronsearch.schema import index_name, make_schema
 
-__all__ = ["BuildStats", "build", "index_events", "open_index"]
+__all__ = ["UpdateStats", "update", "build", "is_fresh", "index_events", "open_index"]
 
-_TOC = re.compile(r"^_(?P<name>.+)_\d+\.toc$")
+_TOC = re.compile(r"^_(?P<name>.+)_(?P<gen>\d+)\.toc$")
+_VERSIONS = re.compile(r"^events_s(?P<schema>\d+)_a(?P<analyzers>\d+)_j(?P<janome>[\d-]+)$")
+_LOCK = "chronsearch_WRITELOCK"
+_MANIFEST_FORMAT = 1
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
-class BuildStats:
-    """What a build did."""
+class UpdateStats:
+    """What an update did. ``rebuilt`` says why every file was indexed anew, if it was."""
 
-    files: int
-    events: int
+    added_files: int
+    changed_files: int
+    removed_files: int
+    unchanged_files: int
+    events_added: int
+    events_removed: int
+    events_total: int
     took_ms: float
     errors: tuple[str, ...] = ()
+    rebuilt: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether the index's contents changed."""
+        return bool(self.added_files or self.changed_files or self.removed_files or self.rebuilt)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "errors": list(self.errors)}
 
 
-def read_events(seeds: Path) -> tuple[list[Event], int, list[str]]:
-    """Every event under ``seeds``, the number of files read, and one line per bad file."""
+@dataclass
+class _Plan:
+    """What a scan of the seeds found to do."""
+
+    manifest: dict[str, dict[str, Any]]
+    parsed: list[tuple[str, list[Event]]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def update(
+    seeds: str | Path,
+    index: str | Path,
+    *,
+    full: bool = False,
+    wait: float = 0.0,
+    on_wait: Callable[[], None] | None = None,
+    progress: Progress | None = None,
+) -> UpdateStats:
+    """Bring ``index`` up to date with the chronicles under ``seeds``.
+
+    ``full`` re-indexes every file whatever its hash. If another process is
+    writing the index, ``on_wait`` is called and the update waits up to
+    ``wait`` seconds before raising :class:`IndexLockedError`. ``progress`` is
+    called with (events indexed, events to index) while events are added.
+    """
+    started = time.perf_counter()
+    seeds, index = Path(seeds), Path(index)
     if not seeds.is_dir():
         raise ChronsearchError(f"{seeds}: no such seeds directory")
-    events: list[Event] = []
-    errors: list[str] = []
-    files = 0
-    for path in find_chronicles(seeds):
-        try:
-            events.extend(read_chronicle(path, root=seeds))
-        except ChronicleFormatError as exc:
-            # Name the file as the user can find it, not relative to the seeds dir.
-            errors.append(str(ChronicleFormatError(str(path), exc.message, line=exc.line)))
-        except OSError as exc:
-            errors.append(f"{path}: {exc.strerror or exc}")
+    index.mkdir(parents=True, exist_ok=True)
+    storage = FileStorage(str(index))
+    name = index_name()
+    with _write_lock(storage, index, wait, on_wait):
+        rebuilt = "asked for (--full)" if full else None
+        if storage.index_exists(name):
+            ix = storage.open_index(name)
+            manifest = _read_manifest(storage, name, _generation(storage, name))
+            if manifest is not None:
+                indexed = {source for source, record in manifest.items() if record["sha256"]}
+            else:
+                indexed = _indexed_sources(ix)
+            if manifest is None:
+                rebuilt = rebuilt or "the index had no record of its files"
         else:
-            files += 1
-    return events, files, errors
+            rebuilt = _why_rebuild(storage, name)
+            ix = FileIndex.create(storage, make_schema(), name)
+            manifest, indexed = None, set()
+        plan = _plan(seeds, manifest or {}, indexed, full=full or manifest is None)
+        if not (plan.parsed or plan.removed):
+            if plan.manifest != manifest:
+                # Only sizes or mtimes moved (a touch): remember them, commit nothing.
+                _write_manifest(storage, name, _generation(storage, name), plan.manifest)
+            events_added = events_removed = 0
+        else:
+            events_added, events_removed = _commit(ix, storage, name, plan, indexed, progress)
+        total = ix.doc_count()
+    took_ms = round((time.perf_counter() - started) * 1000, 1)
+    return UpdateStats(
+        added_files=plan.added,
+        changed_files=plan.changed,
+        removed_files=len(plan.removed),
+        unchanged_files=plan.unchanged,
+        events_added=events_added,
+        events_removed=events_removed,
+        events_total=total,
+        took_ms=took_ms,
+        errors=tuple(plan.errors),
+        rebuilt=rebuilt,
+    )
+
+
+def build(seeds: str | Path, index: str | Path, **kwargs: Any) -> UpdateStats:
+    """Index every file anew: :func:`update` with ``full=True``."""
+    return update(seeds, index, full=True, **kwargs)
+
+
+def is_fresh(seeds: str | Path, index: str | Path) -> bool:
+    """Whether ``index`` already reflects the files under ``seeds``, by size and mtime.
+
+    It reads one small file and stats the chronicles; it opens no index.
+    """
+    storage = FileStorage(str(index))
+    name = index_name()
+    if not Path(index).is_dir() or not Path(seeds).is_dir():
+        return False
+    manifest = _read_manifest(storage, name, _generation(storage, name))
+    if manifest is None:
+        return False
+    seen = 0
+    for path in find_chronicles(Path(seeds)):
+        record = manifest.get(path.relative_to(seeds).as_posix())
+        if record is None or not _same_stat(record, path.stat()):
+            return False
+        seen += 1
+    return seen == len(manifest)
+
+
+def index_events(events: Iterable[Event], index: str | Path) -> int:
+    """Replace everything in ``index`` with ``events``, in one commit; returns their number.
+
+    For indexing events that come from elsewhere than chronicle files (an
+    evaluation corpus, say). The index then has no record of files, so a later
+    :func:`update` re-indexes from scratch.
+    """
+    index = Path(index)
+    index.mkdir(parents=True, exist_ok=True)
+    storage = FileStorage(str(index))
+    name = index_name()
+    with _write_lock(storage, index, 0.0, None):
+        if storage.index_exists(name):
+            ix = storage.open_index(name)
+        else:
+            ix = FileIndex.create(storage, make_schema(), name)
+        writer = ix.writer()
+        count = 0
+        try:
+            for event in events:
+                writer.add_document(**event_document(event))
+                count += 1
+        except BaseException:
+            writer.cancel()
+            raise
+        # Dropping the manifest first: a crash in between leaves no stale record.
+        _drop_manifests(storage, name, keep=None)
+        writer.commit(mergetype=CLEAR)
+    return count
+
+
+def open_index(index: Path) -> FileIndex:
+    """Open the index at ``index`` made by this version of chronsearch."""
+    if not index.is_dir():
+        raise IndexMissingError(f"{index}: no index here; build it with `chronsearch index`")
+    storage = FileStorage(str(index))
+    name = index_name()
+    for attempt in range(10):
+        try:
+            if not storage.index_exists(name):
+                break
+            return storage.open_index(name)
+        except FileNotFoundError:
+            # A commit replaced the generation we were reading, between listing
+            # its table of contents and opening it: read the new one.
+            if attempt == 9:
+                raise
+            time.sleep(0.02)
+    if _index_names(storage):
+        raise IndexVersionError(
+            f"{index}: the index was built by another version of chronsearch;"
+            " rebuild it with `chronsearch index`"
+        )
+    raise IndexMissingError(f"{index}: no index here; build it with `chronsearch index`")
 
 
 def event_document(event: Event) -> dict[str, Any]:
@@ -92,62 +268,163 @@ def event_document(event: Event) -> dict[str, Any]:
     return doc
 
 
-def build(seeds: str | Path, index: str | Path) -> BuildStats:
-    """Index every chronicle under ``seeds`` into ``index``, replacing what was there."""
-    started = time.perf_counter()
-    seeds, index = Path(seeds), Path(index)
-    events, files, errors = read_events(seeds)
-    index_events(events, index)
-    took_ms = (time.perf_counter() - started) * 1000
-    return BuildStats(files=files, events=len(events), took_ms=round(took_ms, 1), errors=tuple(errors))
+# --- planning ---------------------------------------------------------------
 
 
-def index_events(events: Iterable[Event], index: str | Path) -> int:
-    """Replace the contents of ``index`` with ``events``, in one commit; returns their number."""
-    index = Path(index)
-    index.mkdir(parents=True, exist_ok=True)
-    storage = FileStorage(str(index))
-    name = index_name()
-    if storage.index_exists(name):
-        ix = storage.open_index(name)
-    else:
-        ix = FileIndex.create(storage, make_schema(), name)
+def _same_stat(record: dict[str, Any], st: os.stat_result) -> bool:
+    return record["size"] == st.st_size and record["mtime_ns"] == st.st_mtime_ns
+
+
+def _plan(seeds: Path, old: dict[str, dict[str, Any]], indexed: set[str], *, full: bool) -> _Plan:
+    """Compare the files under ``seeds`` with the ``old`` manifest; parse what changed."""
+    plan = _Plan(manifest={})
+    for path in find_chronicles(seeds):
+        source = path.relative_to(seeds).as_posix()
+        record = old.get(source)
+        try:
+            st = path.stat()
+            if not full and record is not None and _same_stat(record, st):
+                plan.manifest[source] = record
+                plan.unchanged += 1
+                if record.get("error"):
+                    plan.errors.append(record["error"])
+                continue
+            data = path.read_bytes()
+        except OSError as exc:
+            plan.errors.append(f"{path}: {exc.strerror or exc}")
+            if record is not None:
+                plan.manifest[source] = record
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        stat = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        if not full and record is not None and record["sha256"] == sha:
+            plan.manifest[source] = {**record, **stat, "error": None}
+            plan.unchanged += 1
+            continue
+        try:
+            events = read_chronicle(path, root=seeds, data=data)
+        except ChronicleFormatError as exc:
+            # Keep the events indexed from the file's last good state; remember
+            # the failure under the new size and mtime so it is not re-read.
+            message = str(ChronicleFormatError(str(path), exc.message, line=exc.line))
+            plan.errors.append(message)
+            kept = record or {"sha256": None, "events": 0}
+            plan.manifest[source] = {**kept, **stat, "error": message}
+            continue
+        plan.manifest[source] = {"sha256": sha, **stat, "events": len(events), "error": None}
+        plan.parsed.append((source, events))
+        if source in indexed:
+            plan.changed += 1
+        else:
+            plan.added += 1
+    plan.removed = sorted(set(indexed) - set(plan.manifest))
+    return plan
+
+
+def _commit(
+    ix: FileIndex,
+    storage: FileStorage,
+    name: str,
+    plan: _Plan,
+    indexed: set[str],
+    progress: Progress | None,
+) -> tuple[int, int]:
+    """Apply ``plan`` in one commit; returns (events added, events removed)."""
     try:
         writer = ix.writer()
-    except LockError:
-        raise IndexLockedError(f"{index}: the index is being written by another process") from None
-    count = 0
+    except LockError:  # a writer that did not take our lock, such as plain Whoosh
+        raise IndexLockedError(f"{storage.folder}: another process is writing the index") from None
     try:
-        for event in events:
-            writer.add_document(**event_document(event))
-            count += 1
+        removed = 0
+        for source in plan.removed + [s for s, _ in plan.parsed if s in indexed]:
+            removed += writer.delete_by_term("source", source)
+        total = sum(len(events) for _, events in plan.parsed)
+        added = 0
+        for _, events in plan.parsed:
+            for event in events:
+                writer.add_document(**event_document(event))
+                added += 1
+                if progress is not None and (added % 64 == 0 or added == total):
+                    progress(added, total)
+        _write_manifest(storage, name, writer.generation, plan.manifest)
     except BaseException:
         writer.cancel()
         raise
-    # CLEAR drops the old segments in the same commit that adds the new one.
-    writer.commit(mergetype=CLEAR)
+    writer.commit()
+    _drop_manifests(storage, name, keep=writer.generation)
     _remove_other_indexes(storage, keep=name)
-    return count
+    return added, removed
 
 
-def open_index(index: Path) -> FileIndex:
-    """Open the index at ``index`` made by this version of chronsearch."""
-    if not index.is_dir():
-        raise IndexMissingError(f"{index}: no index here; build it with `chronsearch index`")
-    storage = FileStorage(str(index))
-    name = index_name()
-    if storage.index_exists(name):
-        return storage.open_index(name)
-    if _index_names(storage):
-        raise IndexVersionError(
-            f"{index}: the index was built by another version of chronsearch;"
-            " rebuild it with `chronsearch index`"
-        )
-    raise IndexMissingError(f"{index}: no index here; build it with `chronsearch index`")
+def _indexed_sources(ix: FileIndex) -> set[str]:
+    """The sources that have live events in the index (when its manifest is lost)."""
+    with ix.searcher() as searcher:
+        terms = [t.decode("utf-8") for t in searcher.lexicon("source")]
+        return {s for s in terms if next(iter(searcher.docs_for_query(Term("source", s))), None) is not None}
+
+
+# --- files in the index directory --------------------------------------------
 
 
 def _index_names(storage: FileStorage) -> set[str]:
     return {m["name"] for f in storage.list() if (m := _TOC.match(f))}
+
+
+def _generation(storage: FileStorage, name: str) -> int:
+    gens = [int(m["gen"]) for f in storage.list() if (m := _TOC.match(f)) and m["name"] == name]
+    return max(gens, default=-1)
+
+
+def _why_rebuild(storage: FileStorage, name: str) -> str | None:
+    """Why an index of another version is being replaced, or None if there is none."""
+    others = _index_names(storage) - {name}
+    if not others:
+        return None
+    new = _VERSIONS.match(name)
+    old = next((m for other in sorted(others) if (m := _VERSIONS.match(other))), None)
+    if new is None or old is None:
+        return "the index was made by another version of chronsearch"
+    what = {"schema": "the schema", "analyzers": "the analyzers", "janome": "Janome"}
+    changes = [
+        f"{label} ({old[key].replace('-', '.')} → {new[key].replace('-', '.')})"
+        for key, label in what.items()
+        if old[key] != new[key]
+    ]
+    return "changed since the index was made: " + ", ".join(changes)
+
+
+def _manifest_file(name: str, generation: int) -> str:
+    return f"_{name}_{generation}.files.json"
+
+
+def _read_manifest(storage: FileStorage, name: str, generation: int) -> dict[str, dict[str, Any]] | None:
+    try:
+        with open(os.path.join(storage.folder, _manifest_file(name, generation)), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != _MANIFEST_FORMAT:
+        return None
+    files: dict[str, dict[str, Any]] = data["files"]
+    return files
+
+
+def _write_manifest(storage: FileStorage, name: str, generation: int, files: dict[str, Any]) -> None:
+    """Write the manifest of ``generation`` atomically: a whole file or none."""
+    path = os.path.join(storage.folder, _manifest_file(name, generation))
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"format": _MANIFEST_FORMAT, "files": files}, f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _drop_manifests(storage: FileStorage, name: str, *, keep: int | None) -> None:
+    keep_file = _manifest_file(name, keep) if keep is not None else None
+    for filename in storage.list():
+        if filename.startswith(f"_{name}_") and ".files.json" in filename and filename != keep_file:
+            _delete(storage, filename)
 
 
 def _remove_other_indexes(storage: FileStorage, *, keep: str) -> None:
@@ -155,4 +432,32 @@ def _remove_other_indexes(storage: FileStorage, *, keep: str) -> None:
     for name in _index_names(storage) - {keep}:
         for filename in storage.list():
             if filename.startswith((f"_{name}_", f"{name}_")):
-                storage.delete_file(filename)
+                _delete(storage, filename)
+
+
+def _delete(storage: FileStorage, filename: str) -> None:
+    try:
+        storage.delete_file(filename)
+    except OSError:
+        pass  # a reader may still hold it open; the next commit tries again
+
+
+@contextmanager
+def _write_lock(
+    storage: FileStorage, index: Path, wait: float, on_wait: Callable[[], None] | None
+) -> Iterator[None]:
+    lock = storage.lock(_LOCK)
+    if not lock.acquire():
+        if on_wait is not None:
+            on_wait()
+        deadline = time.monotonic() + wait
+        while not lock.acquire():
+            if time.monotonic() >= deadline:
+                raise IndexLockedError(
+                    f"{index}: another process is writing the index; gave up after {wait:g} s"
+                )
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        lock.release()

@@ -65,5 +65,5 @@ def make_schema() -> Schema:
 
 def index_name() -> str:
     """The Whoosh index name for this code: schema, analyzers and Janome versions."""
-    janome = importlib.metadata.version("janome").replace(".", "")
+    janome = importlib.metadata.version("janome").replace(".", "-")
     return f"events_s{SCHEMA_VERSION}_a{ANALYSIS_VERSION}_j{janome}"
