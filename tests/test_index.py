@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -226,3 +228,37 @@ def test_kanji_only_events_are_searchable_through_ngrams(tmp_path: Path, seeds_c
         hits = ix.search("管委会成立", lang="cjk").hits
         assert [(h.source, h.lang, h.text) for h in hits] == [("2016.txt", "cjk", "大連高新区管委会成立")]
         assert ix.search("委", lang="cjk").total == 1
+
+
+def test_a_full_rebuild_with_a_warm_cache_never_runs_janome(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    code = (
+        "import sys\n"
+        "from chronsearch import build\n"
+        f"stats = build({str(seeds_copy)!r}, {str(index)!r})\n"
+        "print(stats.events_added, 'janome' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["92", "False"]
+    assert total(index, "京都") == 2
+
+
+def test_cached_analysis_equals_fresh_analysis(tmp_path: Path):
+    from chronsearch.analysis import JAPANESE, janome_cache
+    from chronsearch.chronicle import read_chronicle
+
+    from .conftest import SEEDS
+
+    texts = [e.text for e in read_chronicle(SEEDS / JA, root=SEEDS)] * 2
+
+    def analyse() -> list[list[tuple[str, int, int, int]]]:
+        return [
+            [(t.text, t.pos, t.startchar, t.endchar) for t in JAPANESE(x, positions=True, chars=True, mode="index")]
+            for x in texts
+        ]
+
+    fresh = analyse()
+    for _ in range(2):  # the first pass fills the cache, the second reads it
+        with janome_cache(tmp_path / "cache.sqlite"):
+            assert analyse() == fresh

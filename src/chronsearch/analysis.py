@@ -31,8 +31,13 @@ with the schema, so they hold no Janome object, only their settings.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import importlib.metadata
+import os
 import re
+import sqlite3
 import unicodedata
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
@@ -199,16 +204,88 @@ class LatinWordTokenizer(_NormalizingTokenizer):
             yield pos, _POSSESSIVE.sub("", match.group()), match.start(), match.end()
 
 
+class JanomeCache:
+    """Janome's analysis of paragraphs already seen, kept in an SQLite file.
+
+    Keyed by a hash of the normalized paragraph, so an unchanged event is never
+    tokenized twice, not even by a full rebuild after a schema change. What is
+    stored depends on Janome and on :data:`ANALYSIS_VERSION`, which
+    :func:`cache_file_name` carries.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._db = sqlite3.connect(path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS terms (key BLOB PRIMARY KEY, terms TEXT) WITHOUT ROWID")
+        self._pending: list[tuple[bytes, str]] = []
+
+    def get(self, key: bytes) -> str | None:
+        row = self._db.execute("SELECT terms FROM terms WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, key: bytes, terms: str) -> None:
+        self._pending.append((key, terms))
+        if len(self._pending) >= 1000:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO terms VALUES (?, ?)", self._pending)
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+
+_cache: JanomeCache | None = None
+
+
+def cache_file_name() -> str:
+    """The cache file for this Janome and these analyzers."""
+    janome = importlib.metadata.version("janome").replace(".", "-")
+    return f"janome-cache-a{ANALYSIS_VERSION}-j{janome}.sqlite"
+
+
+@contextlib.contextmanager
+def janome_cache(path: str | os.PathLike[str]) -> Iterator[JanomeCache]:
+    """Use the cache at ``path`` for Japanese analysis while indexing, in this process."""
+    global _cache
+    cache = JanomeCache(path)
+    _cache = cache
+    try:
+        yield cache
+    finally:
+        _cache = None
+        cache.close()
+
+
 class JanomeTokenizer(_NormalizingTokenizer):
     """Janome base forms of the words that hold a CJK character.
 
     Latin words are left to the English fields, so text with no CJK character
-    yields nothing and does not load Janome.
+    yields nothing and does not load Janome. While indexing inside
+    :func:`janome_cache`, paragraphs analysed before come from the cache.
     """
 
     def terms(self, text: str, mode: str) -> Iterator[tuple[int, str, int, int]]:
         if not has_cjk(text):
             return
+        cache = _cache if mode == "index" else None
+        if cache is None:
+            yield from self._analyse(text)
+            return
+        key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+        stored = cache.get(key)
+        if stored is not None:
+            for row in stored.split("\n") if stored else ():
+                pos, term, start, end = row.split("\t")
+                yield int(pos), term, int(start), int(end)
+            return
+        terms = list(self._analyse(text))
+        cache.put(key, "\n".join(f"{p}\t{t}\t{s}\t{e}" for p, t, s, e in terms))
+        yield from terms
+
+    def _analyse(self, text: str) -> Iterator[tuple[int, str, int, int]]:
         start = 0
         # Dropped words take no position, so "京都を訪問" is the phrase 京都 訪問.
         pos = 0

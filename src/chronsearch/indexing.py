@@ -30,6 +30,7 @@ removed files. How it stays safe:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -46,6 +47,7 @@ from whoosh.index import FileIndex, LockError
 from whoosh.query import Term
 from whoosh.writing import CLEAR
 
+from chronsearch.analysis import cache_file_name, janome_cache
 from chronsearch.chronicle import Event, find_chronicles, read_chronicle
 from chronsearch.errors import (
     ChronicleFormatError,
@@ -111,6 +113,7 @@ def update(
     wait: float = 0.0,
     on_wait: Callable[[], None] | None = None,
     progress: Progress | None = None,
+    cache: bool = True,
 ) -> UpdateStats:
     """Bring ``index`` up to date with the chronicles under ``seeds``.
 
@@ -118,6 +121,8 @@ def update(
     writing the index, ``on_wait`` is called and the update waits up to
     ``wait`` seconds before raising :class:`IndexLockedError`. ``progress`` is
     called with (events indexed, events to index) while events are added.
+    ``cache`` keeps Janome's analysis of each paragraph in the index folder, so
+    unchanged Japanese events are never analysed again.
     """
     started = time.perf_counter()
     seeds, index = Path(seeds), Path(index)
@@ -148,7 +153,8 @@ def update(
                 _write_manifest(storage, name, _generation(storage, name), plan.manifest)
             events_added = events_removed = 0
         else:
-            events_added, events_removed = _commit(ix, storage, name, plan, indexed, progress)
+            with _analysis_cache(index, cache):
+                events_added, events_removed = _commit(ix, storage, name, plan, indexed, progress)
         total = ix.doc_count()
     took_ms = round((time.perf_counter() - started) * 1000, 1)
     return UpdateStats(
@@ -191,7 +197,7 @@ def is_fresh(seeds: str | Path, index: str | Path) -> bool:
     return seen == len(manifest)
 
 
-def index_events(events: Iterable[Event], index: str | Path) -> int:
+def index_events(events: Iterable[Event], index: str | Path, *, cache: bool = True) -> int:
     """Replace everything in ``index`` with ``events``, in one commit; returns their number.
 
     For indexing events that come from elsewhere than chronicle files (an
@@ -210,9 +216,10 @@ def index_events(events: Iterable[Event], index: str | Path) -> int:
         writer = ix.writer()
         count = 0
         try:
-            for event in events:
-                writer.add_document(**event_document(event))
-                count += 1
+            with _analysis_cache(index, cache):
+                for event in events:
+                    writer.add_document(**event_document(event))
+                    count += 1
         except BaseException:
             writer.cancel()
             raise
@@ -428,11 +435,18 @@ def _drop_manifests(storage: FileStorage, name: str, *, keep: int | None) -> Non
 
 
 def _remove_other_indexes(storage: FileStorage, *, keep: str) -> None:
-    """Delete the files of indexes made by other versions, now that ours is committed."""
+    """Delete the files of indexes (and caches) made by other versions, now that ours is committed."""
     for name in _index_names(storage) - {keep}:
         for filename in storage.list():
             if filename.startswith((f"_{name}_", f"{name}_")):
                 _delete(storage, filename)
+    for filename in storage.list():
+        if filename.startswith("janome-cache-") and filename != cache_file_name():
+            _delete(storage, filename)
+
+
+def _analysis_cache(index: Path, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    return janome_cache(index / cache_file_name()) if enabled else contextlib.nullcontext()
 
 
 def _delete(storage: FileStorage, filename: str) -> None:
