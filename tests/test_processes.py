@@ -157,3 +157,33 @@ def test_index_json_from_a_process(tmp_path: Path, seeds_copy: Path):
         check=True,
     )
     assert json.loads(result.stdout)["events_total"] == 92
+
+
+def _run_with_terminal_stderr(args: list[str]) -> str:
+    """Run ``args`` with stderr on a pseudo-terminal; returns what it wrote there."""
+    leader, follower = os.openpty()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait() == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bar_only_on_a_terminal_and_not_when_quiet(tmp_path: Path):
+    seeds = tmp_path / "seeds"
+    write_corpus(seeds, files=FILES, events=EVENTS)
+    args = chronsearch("index", "--seeds", str(seeds), "--index", str(tmp_path / "index"), "--full")
+    shown = _run_with_terminal_stderr(args)
+    assert "indexing" in shown and "events/s" in shown
+    assert "events/s" not in _run_with_terminal_stderr([*args, "--quiet"])
+    piped = subprocess.run(args, capture_output=True, text=True, check=True)
+    assert piped.stderr == "chronsearch: rebuilt the whole index: asked for (--full)\n"

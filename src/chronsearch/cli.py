@@ -128,7 +128,9 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None]]:
         if not enabled or elapsed < 1.0:
             return
         if bar is None:
-            bar = click.progressbar(length=total, label="indexing", file=sys.stderr, show_pos=True)
+            bar = click.progressbar(
+                length=total, label="indexing", file=sys.stderr, show_pos=True, item_show_func=lambda rate: rate
+            )
         bar.update(done - bar.pos, current_item=f"{done / elapsed:,.0f} events/s")
 
     try:
