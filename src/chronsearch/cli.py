@@ -23,7 +23,6 @@ from chronsearch.searching import ChronicleIndex, SearchResults
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
 DEFAULT_WAIT = 60.0
 
 
@@ -142,7 +141,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None]]:
 
 def _update(seeds: Path, index_dir: Path, *, full: bool = False, wait: float, quiet: bool) -> UpdateStats:
     def waiting() -> None:
-        if not quiet:
+        if wait and not quiet:
             _note(f"waiting for another process to finish writing {index_dir} (up to {wait:g} s)")
 
     with _progress(not quiet) as progress:

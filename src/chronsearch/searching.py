@@ -255,21 +255,9 @@ class ChronicleIndex:
         return SearchResults(query=query, total=len(matched), hits=hits, facets=facets, took_ms=took_ms)
 
     def _hit(self, searcher: Searcher, docnum: int, score: float | None, sequences: Any) -> Hit:
-        stored = searcher.stored_fields(docnum)
-        text = stored["text"]
-        snippet, highlights = make_snippet(text, highlight_spans(text, sequences, searcher.schema))
-        return Hit(
-            id=stored["id"],
-            year=stored["year"],
-            month=stored.get("month"),
-            lang=stored["lang"],
-            source=stored["source"],
-            line=stored["line"],
-            text=text,
-            score=score,
-            snippet=snippet,
-            highlights=highlights,
-        )
+        event = _event(searcher.stored_fields(docnum))
+        snippet, highlights = make_snippet(event.text, highlight_spans(event.text, sequences, searcher.schema))
+        return Hit(**asdict(event), score=score, snippet=snippet, highlights=highlights)
 
     def get(self, ref: str) -> Event:
         """The event with id ``ref`` (``source#ordinal``) or at ``source:line``."""
@@ -282,16 +270,7 @@ class ChronicleIndex:
         docnum = next(iter(searcher.docs_for_query(q)), None)
         if docnum is None:
             raise ChronsearchError(f"no event {ref!r} (give an id such as 'file.txt#3' or 'file.txt:12')")
-        stored = searcher.stored_fields(docnum)
-        return Event(
-            id=stored["id"],
-            year=stored["year"],
-            month=stored.get("month"),
-            lang=stored["lang"],
-            text=stored["text"],
-            source=stored["source"],
-            line=stored["line"],
-        )
+        return _event(searcher.stored_fields(docnum))
 
     def stats(self) -> IndexStats:
         """Counts of the indexed events."""
@@ -299,6 +278,11 @@ class ChronicleIndex:
         docnums = list(searcher.reader().all_doc_ids())
         counts = _Columns(searcher).tally(docnums, ("year", "month", "lang", "source"))
         return IndexStats(events=len(docnums), **counts)
+
+
+def _event(stored: Mapping[str, Any]) -> Event:
+    """The event whose stored fields are ``stored``; an event without a month stores none."""
+    return Event(**{name: stored.get(name) for name in Event.__dataclass_fields__})
 
 
 class _Columns:
