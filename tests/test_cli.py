@@ -148,7 +148,7 @@ def test_search_builds_a_missing_index_and_uses_env_locations(tmp_path: Path):
     env = {"CHRONSEARCH_SEEDS": str(SEEDS), "CHRONSEARCH_INDEX": str(tmp_path / "idx")}
     first = run("search", "Mercedes", env=env)
     assert first.exit_code == 0
-    assert first.stderr == f"chronsearch: no index in {tmp_path / 'idx'} yet; building it from {SEEDS}\n"
+    assert first.stderr == f"chronsearch: no index in {tmp_path / 'idx'}/ yet; building it from {SEEDS}/\n"
     second = run("search", "Mercedes", env=env)
     assert second.stderr == ""
     assert second.stdout == first.stdout.replace(_took(first.stdout), _took(second.stdout))
@@ -233,7 +233,7 @@ def test_an_old_index_is_rebuilt_by_search(tmp_path: Path):
     result = run("search", "ZTE", "--seeds", str(SEEDS), "--index", str(index))
     assert result.exit_code == 0
     assert result.stderr == (
-        f"chronsearch: the index in {index} is from another version of chronsearch; rebuilding it from {SEEDS}\n"
+        f"chronsearch: the index in {index}/ is from another version of chronsearch; rebuilding it from {SEEDS}/\n"
     )
     rebuilt = run("index", "--seeds", str(SEEDS), "--index", str(index), "--full", "--quiet")
     assert rebuilt.stderr == ""

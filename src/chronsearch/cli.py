@@ -161,9 +161,9 @@ def _open(seeds: Path, index_dir: Path, *, refresh: bool = True) -> tuple[Chroni
             raise
         ix = None
         if isinstance(exc, IndexVersionError):
-            _note(f"the index in {index_dir} is from another version of chronsearch; rebuilding it from {seeds}")
+            _note(f"the index in {index_dir}/ is from another version of chronsearch; rebuilding it from {seeds}/")
         else:
-            _note(f"no index in {index_dir} yet; building it from {seeds}")
+            _note(f"no index in {index_dir}/ yet; building it from {seeds}/")
     stats = None
     if refresh and not is_fresh(seeds, index_dir):
         try:
@@ -198,7 +198,11 @@ def cli() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; errors still show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def index(seeds: Path, index_dir: Path, full: bool, wait: float, quiet: bool, as_json: bool) -> int:
-    """Update the index from the chronicle files: only what changed, unless --full."""
+    """Update the index from the chronicle files.
+
+    Only files whose content changed are re-indexed, and removed files' events
+    are dropped, unless --full re-indexes everything.
+    """
     stats = _update(seeds, index_dir, full=full, wait=wait, quiet=quiet)
     _report(stats, quiet=quiet)
     if as_json:
@@ -218,7 +222,10 @@ def index(seeds: Path, index_dir: Path, full: bool, wait: float, quiet: bool, as
     help="Milliseconds a burst of changes must be quiet before the update.",
 )
 def watch(seeds: Path, index_dir: Path, debounce: int) -> int:
-    """Keep the index up to date while chronicle files change; Ctrl-C stops."""
+    """Update the index whenever chronicle files change.
+
+    Prints one line per update; Ctrl-C stops.
+    """
     from chronsearch.watch import watch as watch_seeds
 
     _note(f"watching {seeds} for changes to the index in {index_dir} (Ctrl-C to stop)")
@@ -269,7 +276,12 @@ def search(
     as_json: bool,
     color: str,
 ) -> int:
-    """Search the events for QUERY (Whoosh syntax: AND OR NOT "phrase" year:2017)."""
+    """Search the events for QUERY.
+
+    QUERY uses Whoosh's syntax: words, "phrases", AND, OR, NOT, (groups),
+    field:value such as year:2017 or lang:ja, ranges such as year:[2014 TO 2016],
+    prefix* and fuzzy~. An empty QUERY matches every event.
+    """
     ix, updated = _open(seeds, index_dir, refresh=not no_refresh)
     with ix:
         results = ix.search(
@@ -296,7 +308,10 @@ def search(
 @_locations
 @_output
 def show(event_id: str, seeds: Path, index_dir: Path, as_json: bool, color: str) -> int:
-    """Show one event in full: ID is 'file.txt#3' or 'file.txt:12'."""
+    """Show one event in full.
+
+    ID is an event id ('file.txt#3') or a file and line ('file.txt:12').
+    """
     ix, _ = _open(seeds, index_dir)
     with ix:
         event = ix.get(event_id)
@@ -312,7 +327,7 @@ def show(event_id: str, seeds: Path, index_dir: Path, as_json: bool, color: str)
 @_locations
 @_output
 def stats(seeds: Path, index_dir: Path, as_json: bool, color: str) -> int:
-    """Count the indexed events per year, month, language and file."""
+    """Count the events per year, month, language and file."""
     ix, _ = _open(seeds, index_dir)
     with ix:
         counts = ix.stats()
