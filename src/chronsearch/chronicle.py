@@ -16,6 +16,7 @@ paragraph per event, with optional month headings (``3月``, ``2017年3月``,
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections import Counter
@@ -30,6 +31,7 @@ __all__ = [
     "Event",
     "decode_chronicle",
     "detect_lang",
+    "chronicle_sources",
     "find_chronicles",
     "parse_chronicle",
     "read_chronicle",
@@ -209,11 +211,21 @@ def read_chronicle(path: Path, *, root: Path, data: bytes | None = None) -> list
     return parse_chronicle(decode_chronicle(data, source=source), source=source)
 
 
+def chronicle_sources(root: str | os.PathLike[str]) -> list[str]:
+    """The ``*.txt`` files under ``root`` as sorted paths relative to it, with ``/``.
+
+    Hidden files and folders are skipped. Plain strings, not ``Path`` objects:
+    checking a thousand files for changes must take milliseconds.
+    """
+    found: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel = os.path.relpath(folder, root)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        found += [prefix + f for f in files if f.endswith(".txt") and not f.startswith(".")]
+    return sorted(found)
+
+
 def find_chronicles(root: Path) -> list[Path]:
     """Every ``*.txt`` file under ``root``, sorted, but for hidden files and folders."""
-    return sorted(
-        path
-        for path in root.rglob("*.txt")
-        if path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
+    return [root / source for source in chronicle_sources(root)]

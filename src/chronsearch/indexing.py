@@ -48,7 +48,7 @@ from whoosh.query import Term
 from whoosh.writing import CLEAR
 
 from chronsearch.analysis import cache_file_name, janome_cache
-from chronsearch.chronicle import Event, find_chronicles, read_chronicle
+from chronsearch.chronicle import Event, chronicle_sources, read_chronicle
 from chronsearch.errors import (
     ChronicleFormatError,
     ChronsearchError,
@@ -133,29 +133,30 @@ def update(
     name = index_name()
     with _write_lock(storage, index, wait, on_wait):
         rebuilt = "asked for (--full)" if full else None
-        if storage.index_exists(name):
-            ix = storage.open_index(name)
-            manifest = _read_manifest(storage, name, _generation(storage, name))
+        generation = _generation(storage, name)
+        if generation >= 0:
+            manifest = _read_manifest(storage, name, generation)
             if manifest is not None:
                 indexed = {source for source, record in manifest.items() if record["sha256"]}
             else:
-                indexed = _indexed_sources(ix)
-            if manifest is None:
+                indexed = _indexed_sources(storage.open_index(name))
                 rebuilt = rebuilt or "the index had no record of its files"
         else:
             rebuilt = _why_rebuild(storage, name)
-            ix = FileIndex.create(storage, make_schema(), name)
+            FileIndex.create(storage, make_schema(), name)
             manifest, indexed = None, set()
         plan = _plan(seeds, manifest or {}, indexed, full=full or manifest is None)
         if not (plan.parsed or plan.removed):
             if plan.manifest != manifest:
                 # Only sizes or mtimes moved (a touch): remember them, commit nothing.
-                _write_manifest(storage, name, _generation(storage, name), plan.manifest)
+                _write_manifest(storage, name, max(generation, 0), plan.manifest)
             events_added = events_removed = 0
         else:
             with _analysis_cache(index, cache):
+                ix = storage.open_index(name)
                 events_added, events_removed = _commit(ix, storage, name, plan, indexed, progress)
-        total = ix.doc_count()
+    # The manifest counts each file's events, and is committed with them.
+    total = sum(record["events"] for record in plan.manifest.values())
     took_ms = round((time.perf_counter() - started) * 1000, 1)
     return UpdateStats(
         added_files=plan.added,
@@ -188,13 +189,14 @@ def is_fresh(seeds: str | Path, index: str | Path) -> bool:
     manifest = _read_manifest(storage, name, _generation(storage, name))
     if manifest is None:
         return False
-    seen = 0
-    for path in find_chronicles(Path(seeds)):
-        record = manifest.get(path.relative_to(seeds).as_posix())
-        if record is None or not _same_stat(record, path.stat()):
+    sources = chronicle_sources(seeds)
+    if len(sources) != len(manifest):
+        return False
+    for source in sources:
+        record = manifest.get(source)
+        if record is None or not _same_stat(record, os.stat(os.path.join(seeds, source))):
             return False
-        seen += 1
-    return seen == len(manifest)
+    return True
 
 
 def index_events(events: Iterable[Event], index: str | Path, *, cache: bool = True) -> int:
@@ -285,11 +287,11 @@ def _same_stat(record: dict[str, Any], st: os.stat_result) -> bool:
 def _plan(seeds: Path, old: dict[str, dict[str, Any]], indexed: set[str], *, full: bool) -> _Plan:
     """Compare the files under ``seeds`` with the ``old`` manifest; parse what changed."""
     plan = _Plan(manifest={})
-    for path in find_chronicles(seeds):
-        source = path.relative_to(seeds).as_posix()
+    for source in chronicle_sources(seeds):
+        path = seeds / source
         record = old.get(source)
         try:
-            st = path.stat()
+            st = os.stat(os.path.join(seeds, source))
             if not full and record is not None and _same_stat(record, st):
                 plan.manifest[source] = record
                 plan.unchanged += 1
