@@ -262,3 +262,18 @@ def test_cached_analysis_equals_fresh_analysis(tmp_path: Path):
     for _ in range(2):  # the first pass fills the cache, the second reads it
         with janome_cache(tmp_path / "cache.sqlite"):
             assert analyse() == fresh
+
+
+def test_a_lost_manifest_and_a_broken_file_lose_nothing(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    for manifest in index.glob("*.files.json"):
+        manifest.unlink()
+    ja = seeds_copy / JA
+    ja.write_bytes(ja.read_bytes() + b"\n\n\xff broken")
+    stats = update(seeds_copy, index)
+    assert (stats.errors[0].split(": ", 1)[1], stats.events_total) == ("cannot decode: not UTF-8, UTF-16 with a BOM, or Shift_JIS", 92)
+    assert total(index, "京都") == 2
+    ja.unlink()
+    assert counts(update(seeds_copy, index)) == (0, 0, 1, 1, 0, 57, 35)
+    assert total(index, "京都") == 0

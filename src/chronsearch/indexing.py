@@ -137,14 +137,14 @@ def update(
         if generation >= 0:
             manifest = _read_manifest(storage, name, generation)
             if manifest is not None:
-                indexed = {source for source, record in manifest.items() if record["sha256"]}
+                indexed = {source: record["events"] for source, record in manifest.items() if record["events"]}
             else:
                 indexed = _indexed_sources(storage.open_index(name))
                 rebuilt = rebuilt or "the index had no record of its files"
         else:
             rebuilt = _why_rebuild(storage, name)
             FileIndex.create(storage, make_schema(), name)
-            manifest, indexed = None, set()
+            manifest, indexed = None, {}
         plan = _plan(seeds, manifest or {}, indexed, full=full or manifest is None)
         if not (plan.parsed or plan.removed):
             if plan.manifest != manifest:
@@ -284,8 +284,11 @@ def _same_stat(record: dict[str, Any], st: os.stat_result) -> bool:
     return record["size"] == st.st_size and record["mtime_ns"] == st.st_mtime_ns
 
 
-def _plan(seeds: Path, old: dict[str, dict[str, Any]], indexed: set[str], *, full: bool) -> _Plan:
-    """Compare the files under ``seeds`` with the ``old`` manifest; parse what changed."""
+def _plan(seeds: Path, old: dict[str, dict[str, Any]], indexed: dict[str, int], *, full: bool) -> _Plan:
+    """Compare the files under ``seeds`` with the ``old`` manifest; parse what changed.
+
+    ``indexed`` maps each file with events in the index to their number.
+    """
     plan = _Plan(manifest={})
     for source in chronicle_sources(seeds):
         path = seeds / source
@@ -317,7 +320,7 @@ def _plan(seeds: Path, old: dict[str, dict[str, Any]], indexed: set[str], *, ful
             # the failure under the new size and mtime so it is not re-read.
             message = str(ChronicleFormatError(str(path), exc.message, line=exc.line))
             plan.errors.append(message)
-            kept = record or {"sha256": None, "events": 0}
+            kept = record or {"sha256": None, "events": indexed.get(source, 0)}
             plan.manifest[source] = {**kept, **stat, "error": message}
             continue
         plan.manifest[source] = {"sha256": sha, **stat, "events": len(events), "error": None}
@@ -335,7 +338,7 @@ def _commit(
     storage: FileStorage,
     name: str,
     plan: _Plan,
-    indexed: set[str],
+    indexed: dict[str, int],
     progress: Progress | None,
 ) -> tuple[int, int]:
     """Apply ``plan`` in one commit; returns (events added, events removed)."""
@@ -365,11 +368,14 @@ def _commit(
     return added, removed
 
 
-def _indexed_sources(ix: FileIndex) -> set[str]:
-    """The sources that have live events in the index (when its manifest is lost)."""
+def _indexed_sources(ix: FileIndex) -> dict[str, int]:
+    """Each file with live events in the index, and their number (when its manifest is lost)."""
     with ix.searcher() as searcher:
-        terms = [t.decode("utf-8") for t in searcher.lexicon("source")]
-        return {s for s in terms if next(iter(searcher.docs_for_query(Term("source", s))), None) is not None}
+        counts = {
+            source.decode("utf-8"): sum(1 for _ in searcher.docs_for_query(Term("source", source)))
+            for source in searcher.lexicon("source")
+        }
+    return {source: n for source, n in counts.items() if n}
 
 
 # --- files in the index directory --------------------------------------------
