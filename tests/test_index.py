@@ -277,3 +277,11 @@ def test_a_lost_manifest_and_a_broken_file_lose_nothing(tmp_path: Path, seeds_co
     ja.unlink()
     assert counts(update(seeds_copy, index)) == (0, 0, 1, 1, 0, 57, 35)
     assert total(index, "京都") == 0
+
+
+def test_highlights_are_the_same_without_an_analysis_cache(tmp_path: Path, seeds_copy: Path, ix: ChronicleIndex):
+    update(seeds_copy, tmp_path / "plain", cache=False)
+    assert not list((tmp_path / "plain").glob("janome-cache-*"))
+    with ChronicleIndex.open(tmp_path / "plain") as plain:
+        for query in ("受ける", "ハイテク産業区", "設立する"):
+            assert [h.highlights for h in plain.search(query).hits] == [h.highlights for h in ix.search(query).hits]

@@ -38,6 +38,7 @@ import importlib.metadata
 import os
 import re
 import sqlite3
+import threading
 import unicodedata
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
@@ -208,36 +209,48 @@ class JanomeCache:
     """Janome's analysis of paragraphs already seen, kept in an SQLite file.
 
     Keyed by a hash of the normalized paragraph, so an unchanged event is never
-    tokenized twice, not even by a full rebuild after a schema change. What is
-    stored depends on Janome and on :data:`ANALYSIS_VERSION`, which
-    :func:`cache_file_name` carries.
+    tokenized twice, not even by a full rebuild after a schema change; searches
+    read it to highlight hits without running Janome. What is stored depends on
+    Janome and on :data:`ANALYSIS_VERSION`, which :func:`cache_file_name` carries.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._db = sqlite3.connect(path)
-        self._db.execute("CREATE TABLE IF NOT EXISTS terms (key BLOB PRIMARY KEY, terms TEXT) WITHOUT ROWID")
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.readonly = readonly
+        if readonly:
+            self._db = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True, timeout=0.1)
+        else:
+            self._db = sqlite3.connect(path)
+            self._db.execute("CREATE TABLE IF NOT EXISTS terms (key BLOB PRIMARY KEY, terms TEXT) WITHOUT ROWID")
         self._pending: list[tuple[bytes, str]] = []
 
     def get(self, key: bytes) -> str | None:
-        row = self._db.execute("SELECT terms FROM terms WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT terms FROM terms WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None  # busy with a writer, or not there yet: analyse instead
         return row[0] if row else None
 
     def put(self, key: bytes, terms: str) -> None:
+        if self.readonly:
+            return
         self._pending.append((key, terms))
         if len(self._pending) >= 1000:
             self.flush()
 
     def flush(self) -> None:
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO terms VALUES (?, ?)", self._pending)
-        self._pending.clear()
+        if self._pending:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO terms VALUES (?, ?)", self._pending)
+            self._pending.clear()
 
     def close(self) -> None:
         self.flush()
         self._db.close()
 
 
-_cache: JanomeCache | None = None
+# The cache in use by this thread, if any: threads that index or search at
+# the same time each have their own connection.
+_local = threading.local()
 
 
 def cache_file_name() -> str:
@@ -247,30 +260,39 @@ def cache_file_name() -> str:
 
 
 @contextlib.contextmanager
-def janome_cache(path: str | os.PathLike[str]) -> Iterator[JanomeCache]:
-    """Use the cache at ``path`` for Japanese analysis while indexing, in this process."""
-    global _cache
-    cache = JanomeCache(path)
-    _cache = cache
+def janome_cache(path: str | os.PathLike[str], *, readonly: bool = False) -> Iterator[JanomeCache | None]:
+    """Use the cache at ``path`` for Japanese analysis in this thread.
+
+    Read-only, a missing or unreadable cache is no cache (it yields None).
+    """
+    try:
+        cache: JanomeCache | None = JanomeCache(path, readonly=readonly)
+    except sqlite3.Error:
+        if not readonly:
+            raise
+        cache = None
+    outer = getattr(_local, "cache", None)
+    _local.cache = cache
     try:
         yield cache
     finally:
-        _cache = None
-        cache.close()
+        _local.cache = outer
+        if cache is not None:
+            cache.close()
 
 
 class JanomeTokenizer(_NormalizingTokenizer):
     """Janome base forms of the words that hold a CJK character.
 
     Latin words are left to the English fields, so text with no CJK character
-    yields nothing and does not load Janome. While indexing inside
-    :func:`janome_cache`, paragraphs analysed before come from the cache.
+    yields nothing and does not load Janome. Inside :func:`janome_cache`,
+    paragraphs analysed before come from the cache.
     """
 
     def terms(self, text: str, mode: str) -> Iterator[tuple[int, str, int, int]]:
         if not has_cjk(text):
             return
-        cache = _cache if mode == "index" else None
+        cache = getattr(_local, "cache", None) if mode == "index" else None
         if cache is None:
             yield from self._analyse(text)
             return

@@ -30,6 +30,7 @@ from whoosh.qparser import FuzzyTermPlugin, GtLtPlugin, MultifieldParser, Phrase
 from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
+from chronsearch.analysis import cache_file_name, janome_cache
 from chronsearch.chronicle import CJK_CHARS, Event
 from chronsearch.errors import ChronsearchError, QuerySyntaxError
 from chronsearch.indexing import open_index
@@ -249,7 +250,10 @@ class ChronicleIndex:
         except QueryError as exc:  # a query Whoosh accepted but cannot run
             raise QuerySyntaxError(query, str(exc)) from None
         sequences = query_sequences(q, searcher.reader()) if page else {}
-        hits = tuple(self._hit(searcher, docnum, score, sequences) for docnum, score in page)
+        # Highlighting analyses each hit's text again; the index's analysis
+        # cache spares running Janome for that.
+        with janome_cache(Path(self._ix.storage.folder) / cache_file_name(), readonly=True):
+            hits = tuple(self._hit(searcher, docnum, score, sequences) for docnum, score in page)
         facets = columns.tally(matched, ("year", "month", "lang"))
         took_ms = round((time.perf_counter() - started) * 1000, 1)
         return SearchResults(query=query, total=len(matched), hits=hits, facets=facets, took_ms=took_ms)
