@@ -23,18 +23,16 @@ How a question becomes a query (``--query-mode``):
   ``: " ( ) [ ] { } * ? ~ ^ < > = \\`` and quotes that are not inside a word become
   spaces, and the operators ``AND OR NOT ANDNOT ANDMAYBE TO`` are lowercased, so a
   plain question means its words.
-* ``words`` (the default) also splits each run of CJK text into the words that
-  chronsearch's own Japanese analyzer finds, separated by spaces, as a user would
-  type them; the words the analyzer drops (particles, auxiliaries, its stop words)
-  are left out. chronsearch treats a query word holding several CJK words as a
-  phrase, so an unsegmented Japanese question only finds paragraphs that contain
-  it verbatim. ``raw`` skips this step, to show that behaviour.
+* ``raw`` (the default) does nothing more: with ``match="any"`` chronsearch itself
+  splits a run of Japanese into its words (and leaves out question words).
+* ``words`` also splits each run of CJK text into the words that chronsearch's
+  own Japanese analyzer finds, separated by spaces, as a user would type them;
+  the words the analyzer drops (particles, auxiliaries, its stop words) are left
+  out. Kept for comparison: the library did not split questions before.
 
-chronsearch builds a highlighted snippet for every hit, analysing the hit's text
-again; ``search()`` has no switch to skip it, and with ``limit=100`` it costs far
-more than the search itself. Snippets do not change the ranking, so the harness
-replaces the highlighter with a no-op while it runs queries (``--with-snippets``
-keeps it, to time the complete call).
+Highlighted snippets do not change the ranking, and with ``limit=100`` they cost
+far more than the search itself, so the harness searches with ``snippets=False``
+(``--with-snippets`` keeps them, to time the complete call).
 """
 
 from __future__ import annotations
@@ -316,10 +314,10 @@ def split_cjk_words(text: str) -> str:
     return " ".join("".join(pieces).split())
 
 
-QUERY_MODES = ("words", "raw")
+QUERY_MODES = ("raw", "words")
 
 
-def prepare_query(text: str, mode: str = "words") -> str:
+def prepare_query(text: str, mode: str = "raw") -> str:
     """The query string the harness passes to ``ChronicleIndex.search`` for a question."""
     if mode not in QUERY_MODES:
         raise ValueError(f"query mode must be one of {QUERY_MODES}, not {mode!r}")
@@ -331,26 +329,6 @@ def prepare_query(text: str, mode: str = "words") -> str:
 # ---------------------------------------------------------------------------
 # chronsearch
 # ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def snippets_disabled(enabled: bool = True) -> Iterator[bool]:
-    """Replace chronsearch's highlighter with a no-op; yields whether it did.
-
-    Hits then carry the start of their text as snippet and no highlights; the
-    ranking is computed before and without them.
-    """
-    import chronsearch.searching as searching
-
-    if not enabled or not hasattr(searching, "highlight_spans"):
-        yield False
-        return
-    saved = searching.highlight_spans
-    searching.highlight_spans = lambda text, sequences, schema: []
-    try:
-        yield True
-    finally:
-        searching.highlight_spans = saved
 
 
 def _source_fingerprint() -> str:
@@ -427,17 +405,17 @@ def _worker_start(index_dir: str, mode: str, snippets: bool) -> None:
 
     _worker["ix"] = ChronicleIndex.open(index_dir)
     _worker["mode"] = mode
-    if not snippets:
-        # This process only runs queries: leave the highlighter off for its life.
-        _worker["no_snippets"] = snippets_disabled()
-        _worker["no_snippets"].__enter__()
+    _worker["snippets"] = snippets
 
 
 def _worker_batch(batch: list[tuple[str, str]]) -> list[QueryResult]:
-    return [search_one(_worker["ix"], qid, text, _worker["mode"]) for qid, text in batch]
+    ix, mode, snippets = _worker["ix"], _worker["mode"], _worker["snippets"]
+    return [search_one(ix, qid, text, mode, snippets=snippets) for qid, text in batch]
 
 
-def search_one(ix: Any, qid: str, question: str, mode: str = "words", limit: int = LIMIT) -> QueryResult:
+def search_one(
+    ix: Any, qid: str, question: str, mode: str = "raw", limit: int = LIMIT, *, snippets: bool = False
+) -> QueryResult:
     """Run one question through ``ix.search(..., match="any")``; errors give no hits."""
     from chronsearch import QuerySyntaxError
 
@@ -448,7 +426,7 @@ def search_one(ix: Any, qid: str, question: str, mode: str = "words", limit: int
         # A blank query means "every event" to chronsearch: not what was asked.
         return QueryResult(qid, [], "empty", prepared - started)
     try:
-        results = ix.search(query, match="any", limit=limit)
+        results = ix.search(query, match="any", limit=limit, snippets=snippets)
     except QuerySyntaxError as exc:
         return QueryResult(qid, [], f"syntax: {exc}", prepared - started, time.perf_counter() - prepared)
     except Exception as exc:  # noqa: BLE001 - one bad query must not end a long run
@@ -462,7 +440,7 @@ def run_chronsearch(
     index_dir: Path,
     questions: Sequence[tuple[str, str]],
     *,
-    mode: str = "words",
+    mode: str = "raw",
     jobs: int = 1,
     snippets: bool = False,
     progress: Callable[[int], None] | None = None,
@@ -474,9 +452,9 @@ def run_chronsearch(
     batch = 25
     batches = [list(questions[i : i + batch]) for i in range(0, len(questions), batch)]
     if jobs <= 1 or len(questions) < 2 * batch:
-        with ChronicleIndex.open(index_dir) as ix, snippets_disabled(not snippets):
+        with ChronicleIndex.open(index_dir) as ix:
             for chunk in batches:
-                results += [search_one(ix, qid, text, mode) for qid, text in chunk]
+                results += [search_one(ix, qid, text, mode, snippets=snippets) for qid, text in chunk]
                 if progress:
                     progress(len(results))
         return results
@@ -887,7 +865,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--per-query", action="store_true", help="with --json: each query's first relevant rank")
     parser.add_argument("--jobs", type=int, default=1, help="processes running chronsearch queries (default 1)")
-    parser.add_argument("--query-mode", choices=QUERY_MODES, default="words", help="how questions become queries")
+    parser.add_argument("--query-mode", choices=QUERY_MODES, default="raw", help="how questions become queries")
     parser.add_argument("--with-snippets", action="store_true", help="keep chronsearch's highlighter on (slow)")
     parser.add_argument("--no-fts5", action="store_true", help="skip the FTS5 baseline")
     args = parser.parse_args(argv)

@@ -55,13 +55,15 @@ def test_json_shape(loc):
     result = run("search", "IBM", "--json", "--limit", "1", *loc)
     assert result.exit_code == 0
     data = json.loads(result.output)
-    assert set(data) == {"query", "total", "hits", "facets", "took_ms"}
+    assert set(data) == {"query", "total", "hits", "facets", "expansions", "suggestion", "took_ms"}
     assert data["query"] == "IBM"
     assert data["total"] == 2
     assert set(data["facets"]) == {"year", "month", "lang"}
     assert data["facets"]["lang"] == {"ja": 2}
     (hit,) = data["hits"]
-    assert set(hit) == {"id", "year", "month", "lang", "source", "line", "text", "score", "snippet", "highlights"}
+    assert set(hit) == {
+        "id", "year", "month", "lang", "source", "line", "text", "score", "snippet", "highlights", "expansions"
+    }  # fmt: skip
     assert (hit["year"], hit["lang"], hit["source"]) == (2017, "ja", "2017-park-chronicle.ja.txt")
     # UTF-8, not \u escapes
     assert "ハイテク産業区" in result.output
@@ -74,8 +76,11 @@ def test_filters_and_paging_options(loc):
     data = json.loads(run("search", "", "--year", "2017", "--month", "5", "--json", "--limit", "2", "--offset", "1", *loc).output)
     assert data["total"] == 6
     assert [h["month"] for h in data["hits"]] == [5, 5]
-    data = json.loads(run("search", "high-tech zone", "--lang", "ja", "--json", *loc).output)
+    data = json.loads(run("search", "high-tech zone", "--lang", "ja", "--no-glossary", "--json", *loc).output)
     assert data["total"] == 0
+    data = json.loads(run("search", "high-tech zone", "--lang", "ja", "--json", *loc).output)
+    assert data["total"] == 30  # ハイテク産業区 or 高新区, through the glossary
+    assert all(h["expansions"] for h in data["hits"])
 
 
 def test_any_and_chronological_sort(loc):
@@ -168,7 +173,7 @@ def test_index_reports_bad_files_and_keeps_the_rest(tmp_path: Path, seeds_copy: 
         f"chronsearch: error: {bad}:5: cannot decode: not UTF-8, UTF-16 with a BOM, or Shift_JIS\n"
     )
     assert result.stdout.startswith(
-        "0 changed, 2 added, 0 removed, 0 unchanged files · +92 −0 events, 92 in all · "
+        "0 changed, 3 added, 0 removed, 0 unchanged files · +92 −0 events, 92 in all · "
     )
     found = run("search", "Toshiba", "--seeds", str(seeds_copy), "--index", str(index))
     assert found.exit_code == 0
@@ -178,7 +183,7 @@ def test_index_json_and_full(tmp_path: Path, seeds_copy: Path):
     loc = ["--seeds", str(seeds_copy), "--index", str(tmp_path / "i")]
     first = json.loads(run("index", "--json", *loc).output)
     assert {k: v for k, v in first.items() if k != "took_ms"} == {
-        "added_files": 2,
+        "added_files": 3,
         "changed_files": 0,
         "removed_files": 0,
         "unchanged_files": 0,
@@ -189,26 +194,26 @@ def test_index_json_and_full(tmp_path: Path, seeds_copy: Path):
         "rebuilt": None,
     }
     again = run("index", "--json", *loc)
-    assert json.loads(again.output)["unchanged_files"] == 2
+    assert json.loads(again.output)["unchanged_files"] == 3
     full = run("index", "--full", *loc)
     assert full.exit_code == 0
     assert full.stderr == "chronsearch: rebuilt the whole index: asked for (--full)\n"
-    assert full.stdout.startswith("2 changed, 0 added, 0 removed, 0 unchanged files · +92 −92 events, 92 in all")
+    assert full.stdout.startswith("3 changed, 0 added, 0 removed, 0 unchanged files · +92 −92 events, 92 in all")
 
 
 def test_search_refreshes_a_stale_index_unless_told_not_to(tmp_path: Path, seeds_copy: Path):
     index = tmp_path / "index"
     loc = ["--seeds", str(seeds_copy), "--index", str(index)]
     run("index", *loc)
-    (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
-    stale = run("search", "Kyoto", "--no-refresh", *loc)
+    (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Nagoya visited.\n")
+    stale = run("search", "Nagoya", "--no-refresh", *loc)
     assert (stale.exit_code, stale.stderr) == (1, "")
-    fresh = run("search", "Kyoto", *loc)
+    fresh = run("search", "Nagoya", *loc)
     assert fresh.exit_code == 0
     assert fresh.stderr.startswith(
-        f"chronsearch: updated {index}: 0 changed, 1 added, 0 removed, 2 unchanged files · +1 −0 events, 93 in all"
+        f"chronsearch: updated {index}: 0 changed, 1 added, 0 removed, 3 unchanged files · +1 −0 events, 93 in all"
     )
-    assert run("search", "Kyoto", *loc).stderr == ""
+    assert run("search", "Nagoya", *loc).stderr == ""
 
 
 def test_no_refresh_without_an_index_says_what_to_run(tmp_path: Path):
@@ -284,3 +289,35 @@ def test_python_dash_m_runs_the_cli(seeds_index: Path):
     )
     assert bad.returncode == 2
     assert bad.stderr == "chronsearch: error: bad query 'month:x': 'x' is not a valid number\n"
+
+
+LEVELS = "▁▂▃▄▅▆▇█"
+
+
+def test_timeline_rows_match_the_facets(loc):
+    facets = json.loads(run("search", "", "--json", *loc).output)["facets"]
+    result = run("search", "", "--timeline", *loc)
+    assert result.exit_code == 0
+    header, *rows = result.output.split("\n\n")[0].splitlines()
+    assert header.strip() == "JFMAMJJASOND"
+    by_year = {int(row[:4]): row for row in rows}
+    assert sorted(by_year) == [2014, 2015, 2016, 2017]  # years without matches show as gaps
+    for year, row in by_year.items():
+        cells, total = row[6:18], int(row[18:].split()[0])
+        assert total == facets["year"].get(str(year), 0)
+        counts = [facets["month"].get(f"{year}-{m:02d}", 0) for m in range(1, 13)]
+        if not any(counts):
+            assert cells.strip() in ("", "·" * 12)
+            continue
+        assert all((cell == "·") == (n == 0) for cell, n in zip(cells, counts))
+        heights = [(n, LEVELS.index(cell)) for cell, n in zip(cells, counts) if n]
+        assert [h for _, h in sorted(heights)] == sorted(h for _, h in heights)  # more events, higher block
+        assert cells[counts.index(max(counts))] == "█"
+    assert result.output.rstrip().splitlines()[-1].startswith("92 hits · lang: en (35), ja (57)")
+
+
+def test_timeline_of_a_filtered_query(loc):
+    result = run("search", "設立", "--timeline", "--year", "2017", *loc)
+    rows = result.output.split("\n\n")[0].splitlines()[1:]
+    assert [row[:4] for row in rows] == ["2017"]
+    assert result.output.rstrip().endswith("ms") and "7 hits" in result.output

@@ -22,7 +22,12 @@ from chronsearch import (
     is_fresh,
     update,
 )
-from chronsearch.schema import index_name
+from chronsearch.analysis import ANALYSIS_VERSION
+from chronsearch.chronicle import read_chronicle
+from chronsearch.indexing import index_events
+from chronsearch.schema import SCHEMA_VERSION, index_name
+
+from .conftest import SEEDS
 
 EN = "2014-industrial-development-events.en.txt"
 JA = "2017-park-chronicle.ja.txt"
@@ -48,7 +53,7 @@ def total(index: Path, query: str) -> int:
 
 def test_first_update_adds_every_file(tmp_path: Path, seeds_copy: Path):
     stats = update(seeds_copy, tmp_path / "index")
-    assert counts(stats) == (2, 0, 0, 0, 92, 0, 92)
+    assert counts(stats) == (3, 0, 0, 0, 92, 0, 92)
     assert (stats.errors, stats.rebuilt) == ((), None)
     assert set(stats.to_dict()) == {
         "added_files",
@@ -69,7 +74,7 @@ def test_nothing_changed_commits_nothing(tmp_path: Path, seeds_copy: Path):
     update(seeds_copy, index)
     files_before = sorted(os.listdir(index))
     stats = update(seeds_copy, index)
-    assert counts(stats) == (0, 0, 0, 2, 0, 0, 92)
+    assert counts(stats) == (0, 0, 0, 3, 0, 0, 92)
     assert not stats.changed
     assert sorted(os.listdir(index)) == files_before
 
@@ -79,7 +84,7 @@ def test_a_touched_file_is_checked_by_hash_and_not_reindexed(tmp_path: Path, see
     update(seeds_copy, index)
     os.utime(seeds_copy / EN, ns=(1, 1))
     assert not is_fresh(seeds_copy, index)
-    assert counts(update(seeds_copy, index)) == (0, 0, 0, 2, 0, 0, 92)
+    assert counts(update(seeds_copy, index)) == (0, 0, 0, 3, 0, 0, 92)
     assert is_fresh(seeds_copy, index)
 
 
@@ -89,7 +94,7 @@ def test_an_edited_file_is_reindexed_alone(tmp_path: Path, seeds_copy: Path):
     path = seeds_copy / EN
     path.write_text(path.read_text().replace("Toshiba", "Hitachi"))
     assert not is_fresh(seeds_copy, index)
-    assert counts(update(seeds_copy, index)) == (0, 1, 0, 1, 35, 35, 92)
+    assert counts(update(seeds_copy, index)) == (0, 1, 0, 2, 35, 35, 92)
     assert (total(index, "Hitachi"), total(index, "Toshiba"), total(index, "京都")) == (1, 0, 2)
 
 
@@ -97,10 +102,10 @@ def test_added_and_removed_files(tmp_path: Path, seeds_copy: Path):
     index = tmp_path / "index"
     update(seeds_copy, index)
     (seeds_copy / "more").mkdir()
-    (seeds_copy / "more" / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
+    (seeds_copy / "more" / "2018.txt").write_text("2018 Events\n\nA delegation from Nagoya visited.\n")
     (seeds_copy / JA).unlink()
-    assert counts(update(seeds_copy, index)) == (1, 0, 1, 1, 1, 57, 36)
-    assert (total(index, "Kyoto"), total(index, "京都")) == (1, 0)
+    assert counts(update(seeds_copy, index)) == (1, 0, 1, 2, 1, 57, 36)
+    assert (total(index, "Nagoya"), total(index, "京都")) == (1, 0)
     with ChronicleIndex.open(index) as ix:
         assert ix.stats().source == {EN: 35, "more/2018.txt": 1}
 
@@ -109,7 +114,7 @@ def test_full_reindexes_every_file(tmp_path: Path, seeds_copy: Path):
     index = tmp_path / "index"
     update(seeds_copy, index)
     stats = build(seeds_copy, index)
-    assert counts(stats) == (0, 2, 0, 0, 92, 92, 92)
+    assert counts(stats) == (0, 3, 0, 0, 92, 92, 92)
     assert stats.rebuilt == "asked for (--full)"
 
 
@@ -119,7 +124,7 @@ def test_bad_files_are_reported_and_the_others_indexed(tmp_path: Path, seeds_cop
     (seeds_copy / "binary.txt").write_bytes(b"2015\n\n\x00\x01\x02")
     index = tmp_path / "index"
     stats = update(seeds_copy, index)
-    assert counts(stats) == (2, 0, 0, 0, 92, 0, 92)
+    assert counts(stats) == (3, 0, 0, 0, 92, 0, 92)
     expected_errors = [
         f"{seeds_copy / 'binary.txt'}:3: binary file",
         f"{seeds_copy / 'latin1.txt'}:3: cannot decode: not UTF-8, UTF-16 with a BOM, or Shift_JIS",
@@ -129,7 +134,7 @@ def test_bad_files_are_reported_and_the_others_indexed(tmp_path: Path, seeds_cop
     assert (total(index, "Toshiba"), total(index, "京都")) == (1, 2)
     # Unchanged bad files are not read again, but still reported; the index stays fresh.
     again = update(seeds_copy, index)
-    assert counts(again) == (0, 0, 0, 5, 0, 0, 92)
+    assert counts(again) == (0, 0, 0, 6, 0, 0, 92)
     assert sorted(again.errors) == expected_errors
     assert is_fresh(seeds_copy, index)
 
@@ -159,8 +164,8 @@ def test_a_lost_manifest_is_repaired_without_duplicates(tmp_path: Path, seeds_co
     (seeds_copy / EN).unlink()
     stats = update(seeds_copy, index)
     assert stats.rebuilt == "the index had no record of its files"
-    assert counts(stats) == (0, 1, 1, 0, 57, 92, 57)
-    assert counts(update(seeds_copy, index)) == (0, 0, 0, 1, 0, 0, 57)
+    assert counts(stats) == (1, 1, 1, 0, 57, 92, 57)  # the glossary is "added" again
+    assert counts(update(seeds_copy, index)) == (0, 0, 0, 2, 0, 0, 57)
 
 
 def test_missing_index_and_missing_seeds(tmp_path: Path):
@@ -190,7 +195,8 @@ def test_an_index_of_another_version_is_refused_then_replaced(tmp_path: Path, se
         ChronicleIndex.open(index)
     stats = update(seeds_copy, index)
     assert stats.rebuilt == (
-        "changed since the index was made: the schema (0 → 2), the analyzers (0 → 2), Janome (0.4.0 → 0.5.0)"
+        "changed since the index was made: "
+        f"the schema (0 → {SCHEMA_VERSION}), the analyzers (0 → {ANALYSIS_VERSION}), Janome (0.4.0 → 0.5.0)"
     )
     assert not [f for f in index.iterdir() if "events_s0" in f.name]
     assert total(index, "Toshiba") == 1
@@ -199,7 +205,7 @@ def test_an_index_of_another_version_is_refused_then_replaced(tmp_path: Path, se
 def test_a_locked_index_refuses_a_second_writer_and_keeps_answering(tmp_path: Path, seeds_copy: Path):
     index = tmp_path / "index"
     update(seeds_copy, index)
-    (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
+    (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Nagoya visited.\n")
     writer = FileStorage(str(index)).open_index(index_name()).writer()
     try:
         with pytest.raises(IndexLockedError, match="another process is writing the index"):
@@ -214,10 +220,22 @@ def test_an_open_index_sees_later_commits(tmp_path: Path, seeds_copy: Path):
     index = tmp_path / "index"
     update(seeds_copy, index)
     with ChronicleIndex.open(index) as ix:
-        assert ix.search("Kyoto").total == 0
-        (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
+        assert ix.search("Nagoya").total == 0
+        (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Nagoya visited.\n")
         update(seeds_copy, index)
-        assert ix.search("Kyoto").total == 1
+        assert ix.search("Nagoya").total == 1
+
+
+def test_an_open_index_sees_deletions_in_segments_it_already_read(tmp_path: Path, seeds_copy: Path):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    with ChronicleIndex.open(index) as ix:
+        before = ix.search("zone", limit=1).total
+        assert before > 0
+        # Every event of the first segment is deleted, and written again in a second one.
+        rebuilt = update(seeds_copy, index, full=True)
+        assert ix.search("zone", limit=1).total == before
+        assert ix.stats().events == rebuilt.events_total
 
 
 def test_kanji_only_events_are_searchable_through_ngrams(tmp_path: Path, seeds_copy: Path):
@@ -237,7 +255,7 @@ def test_a_full_rebuild_with_a_warm_cache_never_runs_janome(tmp_path: Path, seed
         "import sys\n"
         "from chronsearch import build\n"
         f"stats = build({str(seeds_copy)!r}, {str(index)!r})\n"
-        "print(stats.events_added, 'janome' in sys.modules)\n"
+        "print(stats.events_added, 'janome.tokenizer' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["92", "False"]
@@ -275,7 +293,7 @@ def test_a_lost_manifest_and_a_broken_file_lose_nothing(tmp_path: Path, seeds_co
     assert (stats.errors[0].split(": ", 1)[1], stats.events_total) == ("cannot decode: not UTF-8, UTF-16 with a BOM, or Shift_JIS", 92)
     assert total(index, "京都") == 2
     ja.unlink()
-    assert counts(update(seeds_copy, index)) == (0, 0, 1, 1, 0, 57, 35)
+    assert counts(update(seeds_copy, index)) == (0, 0, 1, 2, 0, 57, 35)
     assert total(index, "京都") == 0
 
 
@@ -285,3 +303,22 @@ def test_highlights_are_the_same_without_an_analysis_cache(tmp_path: Path, seeds
     with ChronicleIndex.open(tmp_path / "plain") as plain:
         for query in ("受ける", "ハイテク産業区", "設立する"):
             assert [h.highlights for h in plain.search(query).hits] == [h.highlights for h in ix.search(query).hits]
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_analysing_in_processes_indexes_the_same_terms(tmp_path: Path, monkeypatch, cache: bool):
+    import chronsearch.analysis
+
+    monkeypatch.setattr(chronsearch.analysis, "PARALLEL_MIN", 1)  # the seeds are small
+    events = [e for path in sorted(SEEDS.glob("*.txt")) for e in read_chronicle(path, root=SEEDS)]
+    index_events(events, tmp_path / "one", jobs=1, cache=cache)
+    index_events(events, tmp_path / "two", jobs=2, cache=cache)
+
+    def postings(index: Path) -> list:
+        with ChronicleIndex.open(index) as ix:
+            reader = ix._current_searcher().reader()
+            return [(field, term, reader.doc_frequency(field, term)) for field, term in reader.all_terms()]
+
+    assert postings(tmp_path / "one") == postings(tmp_path / "two")
+    if cache:  # the workers' analysis went into the cache file
+        assert list((tmp_path / "two").glob("janome-cache-*"))

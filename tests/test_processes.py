@@ -124,25 +124,27 @@ def test_watch_follows_edits_additions_and_deletions(tmp_path: Path, seeds_copy:
     threading.Thread(target=_lines, args=(proc.stderr, err), daemon=True).start()
     try:
         assert _next_line(err).startswith(f"chronsearch: watching {seeds_copy}")
-        assert "0 changed, 2 added, 0 removed, 0 unchanged files · +92 −0 events" in _next_line(out)
+        assert "0 changed, 3 added, 0 removed, 0 unchanged files · +92 −0 events" in _next_line(out)
 
         en = seeds_copy / "2014-industrial-development-events.en.txt"
         en.write_text(en.read_text().replace("Toshiba", "Hitachi"))
-        assert "1 changed, 0 added, 0 removed, 1 unchanged files · +35 −35 events" in _next_line(out)
+        assert "1 changed, 0 added, 0 removed, 2 unchanged files · +35 −35 events" in _next_line(out)
 
         (seeds_copy / "2018.txt").write_text("2018 Events\n\nA delegation from Kyoto visited.\n")
-        assert "0 changed, 1 added, 0 removed, 2 unchanged files · +1 −0 events" in _next_line(out)
+        assert "0 changed, 1 added, 0 removed, 3 unchanged files · +1 −0 events" in _next_line(out)
 
         (seeds_copy / "2017-park-chronicle.ja.txt").unlink()
-        assert "0 changed, 0 added, 1 removed, 2 unchanged files · +0 −57 events, 36 in all" in _next_line(out)
+        assert "0 changed, 0 added, 1 removed, 3 unchanged files · +0 −57 events, 36 in all" in _next_line(out)
 
         bad = seeds_copy / "bad.txt"
         bad.write_text("no year here\n\nan event\n")
         assert _next_line(err) == f"chronsearch: error: {bad}:1: no year in the title or the file name"
-        assert "0 changed, 0 added, 0 removed, 2 unchanged files · +0 −0 events, 36 in all" in _next_line(out)
+        assert "0 changed, 0 added, 0 removed, 3 unchanged files · +0 −0 events, 36 in all" in _next_line(out)
 
         with ChronicleIndex.open(index) as ix:
-            assert (ix.search("Hitachi").total, ix.search("Kyoto").total, ix.search("京都").total) == (1, 1, 0)
+            assert (ix.search("Hitachi").total, ix.search("Kyoto").total) == (1, 1)
+            # The Japanese chronicle is gone: 京都 finds only Kyoto, through the glossary.
+            assert (ix.search("京都", glossary=False).total, ix.search("京都").total) == (0, 1)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

@@ -162,9 +162,16 @@ JUDGED = [
 @pytest.mark.parametrize(("query", "kwargs", "expected"), JUDGED)
 def test_judged_query(ix: ChronicleIndex, query: str, kwargs: dict, expected: set[str]) -> None:
     assert expected <= ALL, "a judged event is not in the seeds"
-    results = everything(ix, query, **kwargs)
+    results = everything(ix, query, glossary=False, **kwargs)
     assert ids(results) == expected
     assert results.total == len(expected)
+    # The glossary only adds events, and ranks them after the ones the typed words find.
+    expanded = everything(ix, query, **kwargs)
+    assert expected <= ids(expanded)
+    if kwargs.get("sort") != "chronological":
+        assert set(refs(expanded)[: len(expected)]) == expected
+    assert all(not hit.expansions for hit in expanded.hits if f"{hit.source}:{hit.line}" in expected)
+    assert all(hit.expansions for hit in expanded.hits if f"{hit.source}:{hit.line}" not in expected)
 
 
 @pytest.mark.parametrize(
@@ -210,7 +217,7 @@ RANKED = [
 
 @pytest.mark.parametrize(("query", "better", "worse"), RANKED)
 def test_ranking(ix: ChronicleIndex, query: str, better: set[str], worse: set[str]) -> None:
-    results = everything(ix, query)
+    results = everything(ix, query, glossary=False)
     order = refs(results)
     assert set(order) == better | worse
     assert set(order[: len(better)]) == better
@@ -219,10 +226,12 @@ def test_ranking(ix: ChronicleIndex, query: str, better: set[str], worse: set[st
 
 
 def test_scores_are_in_descending_order(ix: ChronicleIndex) -> None:
+    """By score, except that events found through the glossary come after the others."""
     for query in ("ハイテク産業区", "Zone", "investigate", "大連 OR Dalian"):
-        scores = [hit.score for hit in everything(ix, query).hits]
-        assert all(s is not None for s in scores)
-        assert scores == sorted(scores, reverse=True)
+        hits = everything(ix, query).hits
+        assert all(hit.score is not None for hit in hits)
+        keys = [(not hit.expansions, hit.score) for hit in hits]
+        assert keys == sorted(keys, reverse=True)
 
 
 # --- filters, facets, paging, sorting --------------------------------------
@@ -311,7 +320,7 @@ def test_stats_agree_with_the_seed_files(ix: ChronicleIndex) -> None:
 
 
 def test_limit_zero_still_counts(ix: ChronicleIndex) -> None:
-    results = ix.search("ハイテク産業区", limit=0)
+    results = ix.search("ハイテク産業区", limit=0, glossary=False)
     assert results.hits == ()
     assert results.total == len(HIGH_TECH_PARK)
     assert results.facets["month"]["2017-05"] == 3
@@ -423,7 +432,7 @@ HIGHLIGHTED = [
 
 @pytest.mark.parametrize(("query", "matches"), HIGHLIGHTED)
 def test_highlights_cover_matching_text(ix: ChronicleIndex, query: str, matches) -> None:
-    results = everything(ix, query)
+    results = everything(ix, query, glossary=False)
     assert results.hits
     for hit in results.hits:
         assert hit.highlights, f"{hit.source}:{hit.line} has no highlight"
@@ -575,3 +584,79 @@ def test_random_queries_raise_only_query_syntax_error(
 @pytest.mark.parametrize("query", [QUOTED_SINGLE_CHARACTERS, '"大 連"', '"の の"', '"㏠㏠"'])
 def test_quoted_single_cjk_characters(ix: ChronicleIndex, query: str) -> None:
     search_or_syntax_error(ix, query, "all", "relevance")
+
+
+def _script(ch: str) -> str | None:
+    for name, pattern in (("hiragana", "[\u3041-\u309f]"), ("katakana", "[\u30a1-\u30fa\u30fc-\u30ff]"), ("kanji", "[\u3400-\u9fff々]")):
+        if re.match(pattern, ch):
+            return name
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from([e.text for e in EVENTS]), min_size=1, max_size=3),
+    width=st.integers(10, 120),
+    at=st.floats(0, 1),
+)
+def test_snippets_never_cut_inside_a_word(parts: list[str], width: int, at: float) -> None:
+    """A snippet cut inside a sentence falls between words: never inside a Latin word or a
+    combined character, nor inside a run of one Japanese script that starts close by."""
+    text = " ".join(parts)
+    words = [m.span() for m in re.finditer(r"[A-Za-z]+|[\u3400-\u9fff]+|[\u30a1-\u30ff]+", text)]
+    spans = [words[int(at * (len(words) - 1))]] if words else []
+    snippet, shown = make_snippet(text, spans, width=width)
+    core = snippet.removeprefix("…").removesuffix("…")
+    start = text.find(core) if not snippet.startswith("…") else text.find(core, 1)
+    assert start >= 0
+    for cut in (start, start + len(core)):
+        if cut in (0, len(text)):
+            continue
+        before, after = text[cut - 1], text[cut]
+        if after == " " or before == " ":
+            continue
+        assert not (before.isascii() and before.isalnum() and after.isascii() and after.isalnum()), (snippet, cut)
+        assert not unicodedata.combining(after)
+        if _script(before) and _script(before) == _script(after):
+            # Only a long run (a compound) is cut inside, or one that holds the match.
+            run_start, run_end = cut, cut
+            while run_start > 0 and _script(text[run_start - 1]) == _script(before):
+                run_start -= 1
+            while run_end < len(text) and _script(text[run_end]) == _script(before):
+                run_end += 1
+            highlight_near = any(b <= cut <= e + 8 for b, e in spans)
+            assert run_end - run_start > 8 or highlight_near, (snippet, text[run_start:run_end])
+    if spans and spans[0][1] - spans[0][0] <= width:
+        assert shown, "the match is in view"
+
+
+@pytest.mark.parametrize("query", ["zone OR 大連 OR investigated OR 設立", "the OR of OR high", "ハイテク OR 中国 OR 2017"])
+@pytest.mark.parametrize("kwargs", [{}, {"year": 2017}, {"lang": "en"}, {"match": "any"}])
+def test_the_total_does_not_depend_on_the_page_size(ix: ChronicleIndex, query: str, kwargs: dict) -> None:
+    # The page and the total come from one pass that must not skip weak matches.
+    whole = everything(ix, query, glossary=False, **kwargs)
+    assert whole.total == len(whole.hits)
+    for limit in (1, 3):
+        page = ix.search(query, limit=limit, glossary=False, **kwargs)
+        assert page.total == whole.total
+        assert [hit.id for hit in page.hits] == [hit.id for hit in whole.hits[:limit]]
+
+
+@pytest.mark.parametrize("query", ["zone", "ハイテク産業区 OR 大連", '"high-tech zone" OR investigated', "設立 AND 大連"])
+def test_bulk_field_lengths_give_the_same_scores(ix: ChronicleIndex, query: str) -> None:
+    # Field lengths are read in bulk for speed; the scores must be those of
+    # reading each document's length as Whoosh does.
+    from whoosh.scoring import BM25FScorer
+
+    from chronsearch.searching import FIELD_K1, RankingBM25, parse_query
+
+    class OneAtATime(RankingBM25):
+        def scorer(self, searcher, fieldname, text, qf=1):
+            k1 = self.field_K1.get(fieldname, self.K1)
+            return BM25FScorer(searcher, fieldname, text, self.B, k1, qf=qf)
+
+    ours = ix.search(query, limit=100, glossary=False)
+    with ix._ix.searcher(weighting=OneAtATime(field_K1=FIELD_K1)) as plain:
+        theirs = plain.search(parse_query(query, plain.schema), limit=100)
+        expected = [(plain.stored_fields(hit.docnum)["id"], round(hit.score, 4)) for hit in theirs]
+    assert [(hit.id, hit.score) for hit in ours.hits] == expected

@@ -31,23 +31,28 @@ with the schema, so they hold no Janome object, only their settings.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
-import importlib.metadata
+import multiprocessing
 import os
 import re
 import sqlite3
 import threading
 import unicodedata
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, TypeVar
 
+from janome import __version__ as janome_version  # only the version module, not the tokenizer
 from whoosh.analysis import StemFilter, StopFilter, Token, Tokenizer
 
 from chronsearch.chronicle import CJK_CHARS
 
 if TYPE_CHECKING:
     from janome.tokenizer import Tokenizer as JanomeTokenizerType
+
+T = TypeVar("T")
 
 __all__ = [
     "normalize",
@@ -62,7 +67,7 @@ __all__ = [
 
 # Bump when any analyzer's output changes: the index name carries it, so an index
 # made by older analyzers is rebuilt instead of being searched with new ones.
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 
 # Lucene's English stop set (Elasticsearch's `_english_`). Whoosh's own list also
 # drops "may" and "us", which are real words in a chronicle.
@@ -101,26 +106,29 @@ class Normalized(NamedTuple):
     """Normalized text, and for each of its characters the span it came from."""
 
     text: str
-    starts: list[int]
-    ends: list[int]
+    starts: Sequence[int]
+    ends: Sequence[int]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original span of the normalized characters ``start:end``."""
         return self.starts[start], self.ends[end - 1]
 
 
+@functools.lru_cache(maxsize=64)
 def normalize(text: str) -> Normalized:
     """NFKC and lowercase ``text``, keeping a map back to the original offsets.
 
     The text is normalized one base character (with its combining marks) at a
     time, so every normalized character knows which original characters it
     came from; ``"㎡"`` becomes ``"m2"``, both characters mapping to the one
-    original.
+    original. Each field of an event analyses the same text, so the last few
+    results are kept.
     """
-    if text.isascii():
+    if unicodedata.is_normalized("NFKC", text):
         lowered = text.lower()
-        offsets = list(range(len(text) + 1))
-        return Normalized(lowered, offsets[:-1], offsets[1:])
+        if len(lowered) == len(text):
+            # Nothing moves: every character maps to itself.
+            return Normalized(lowered, range(len(text)), range(1, len(text) + 1))
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -255,7 +263,7 @@ _local = threading.local()
 
 def cache_file_name() -> str:
     """The cache file for this Janome and these analyzers."""
-    janome = importlib.metadata.version("janome").replace(".", "-")
+    janome = janome_version.replace(".", "-")
     return f"janome-cache-a{ANALYSIS_VERSION}-j{janome}.sqlite"
 
 
@@ -281,6 +289,67 @@ def janome_cache(path: str | os.PathLike[str], *, readonly: bool = False) -> Ite
             cache.close()
 
 
+# Fewer Japanese paragraphs than this to analyse are not worth starting processes for.
+PARALLEL_MIN = 400
+_CHUNK = 128
+# Chunks in flight per analysing process.
+_AHEAD = 4
+
+
+def analysed_ahead(items: Iterable[T], text_of: Callable[[T], str], *, jobs: int) -> Iterator[T]:
+    """``items`` in order, each once Janome's analysis of its text is in this thread's cache.
+
+    Janome takes most of the time of indexing Japanese, and it runs in Python,
+    so ``jobs`` processes analyse the paragraphs the cache lacks while this one
+    goes on indexing the items already done. A few chunks are in flight at a
+    time, so memory does not grow with the corpus. Without a cache, or with one
+    job, or with little Japanese, the items pass through untouched.
+    """
+    cache: JanomeCache | None = getattr(_local, "cache", None)
+    items = list(items)
+    if cache is None or jobs < 2 or sum(1 for item in items if has_cjk(text_of(item))) < PARALLEL_MIN:
+        yield from items
+        return
+
+    def wanted(chunk: list[T]) -> list[tuple[bytes, str]]:
+        """The chunk's normalized texts that Janome has not analysed yet, by cache key."""
+        found: dict[bytes, str] = {}
+        for item in chunk:
+            norm = normalize(text_of(item)).text
+            if has_cjk(norm) and (key := _cache_key(norm)) not in found and cache.get(key) is None:
+                found[key] = norm
+        return list(found.items())
+
+    # Forked workers start with the modules already imported; they only run
+    # Janome and hand back rows, never touching the cache.
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        in_flight: collections.deque[tuple[list[T], Any]] = collections.deque()
+        for start in range(0, len(items) + _CHUNK * _AHEAD * jobs, _CHUNK):
+            if start < len(items):
+                chunk = items[start : start + _CHUNK]
+                todo = wanted(chunk)
+                in_flight.append((chunk, pool.apply_async(_analyse_rows, (todo,)) if todo else None))
+            if in_flight and (len(in_flight) > _AHEAD * jobs or start >= len(items)):
+                chunk, pending = in_flight.popleft()
+                for key, stored in pending.get() if pending is not None else ():
+                    cache.put(key, stored)
+                cache.flush()  # get() reads the database, not what put() holds back
+                yield from chunk
+
+
+def _analyse_rows(wanted: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
+    """Janome's analysis of each ``(key, normalized text)``, as the cache stores it."""
+    return [(key, _rows(JanomeTokenizer()._analyse(norm))) for key, norm in wanted]
+
+
+def _rows(terms: Iterable[tuple[int, str, int, int]]) -> str:
+    return "\n".join(f"{p}\t{t}\t{s}\t{e}" for p, t, s, e in terms)
+
+
+def _cache_key(norm: str) -> bytes:
+    return hashlib.blake2b(norm.encode("utf-8"), digest_size=16).digest()
+
+
 class JanomeTokenizer(_NormalizingTokenizer):
     """Janome base forms of the words that hold a CJK character.
 
@@ -296,7 +365,7 @@ class JanomeTokenizer(_NormalizingTokenizer):
         if cache is None:
             yield from self._analyse(text)
             return
-        key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+        key = _cache_key(text)
         stored = cache.get(key)
         if stored is not None:
             for row in stored.split("\n") if stored else ():
@@ -304,7 +373,7 @@ class JanomeTokenizer(_NormalizingTokenizer):
                 yield int(pos), term, int(start), int(end)
             return
         terms = list(self._analyse(text))
-        cache.put(key, "\n".join(f"{p}\t{t}\t{s}\t{e}" for p, t, s, e in terms))
+        cache.put(key, _rows(terms))
         yield from terms
 
     def _analyse(self, text: str) -> Iterator[tuple[int, str, int, int]]:
@@ -351,7 +420,9 @@ class CjkNgramTokenizer(_NormalizingTokenizer):
             pos += 1
 
 
-ENGLISH = LatinWordTokenizer() | StopFilter(stoplist=ENGLISH_STOP_WORDS, minsize=1)
+# Stop words keep their positions (renumber=False), so "police probe" is not
+# found in "police to probe".
+ENGLISH = LatinWordTokenizer() | StopFilter(stoplist=ENGLISH_STOP_WORDS, minsize=1, renumber=False)
 # Snowball English: Whoosh's older Porter stemmer gives "investigat" for
 # "investigated" but "investig" for "investigate".
 ENGLISH_STEMS = ENGLISH | StemFilter(lang="en")

@@ -76,6 +76,19 @@ def _locations(command: F) -> F:
     return command
 
 
+def _filters_and_paging(command: F) -> F:
+    options = [
+        click.option("--year", type=int, help="Only events of this year."),
+        click.option("--month", type=click.IntRange(1, 12), help="Only events of this month (1-12)."),
+        click.option("--lang", type=click.Choice(["en", "ja", "cjk"]), help="Only events in this language."),
+        click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True, help="Hits to show."),
+        click.option("--offset", type=click.IntRange(min=0), default=0, help="Hits to skip, for paging."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _output(command: F) -> F:
     command = click.option(
         "--color",
@@ -139,13 +152,15 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None]]:
             bar.render_finish()
 
 
-def _update(seeds: Path, index_dir: Path, *, full: bool = False, wait: float, quiet: bool) -> UpdateStats:
+def _update(
+    seeds: Path, index_dir: Path, *, full: bool = False, wait: float, quiet: bool, jobs: int | None = None
+) -> UpdateStats:
     def waiting() -> None:
         if wait and not quiet:
             _note(f"waiting for another process to finish writing {index_dir} (up to {wait:g} s)")
 
     with _progress(not quiet) as progress:
-        return update(seeds, index_dir, full=full, wait=wait, on_wait=waiting, progress=progress)
+        return update(seeds, index_dir, full=full, wait=wait, on_wait=waiting, progress=progress, jobs=jobs)
 
 
 def _open(seeds: Path, index_dir: Path, *, refresh: bool = True) -> tuple[ChronicleIndex, UpdateStats | None]:
@@ -195,15 +210,21 @@ def cli() -> None:
     show_default=True,
     help="Seconds to wait for another process writing the index.",
 )
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    help="Processes analysing Japanese text [default: one per CPU].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; errors still show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def index(seeds: Path, index_dir: Path, full: bool, wait: float, quiet: bool, as_json: bool) -> int:
+def index(seeds: Path, index_dir: Path, full: bool, wait: float, jobs: int | None, quiet: bool, as_json: bool) -> int:
     """Update the index from the chronicle files.
 
     Only files whose content changed are re-indexed, and removed files' events
     are dropped, unless --full re-indexes everything.
     """
-    stats = _update(seeds, index_dir, full=full, wait=wait, quiet=quiet)
+    stats = _update(seeds, index_dir, full=full, wait=wait, quiet=quiet, jobs=jobs)
     _report(stats, quiet=quiet)
     if as_json:
         _print_json(stats.to_dict())
@@ -246,13 +267,11 @@ def watch(seeds: Path, index_dir: Path, debounce: int) -> int:
 @cli.command()
 @click.argument("query")
 @_locations
-@click.option("--year", type=int, help="Only events of this year.")
-@click.option("--month", type=click.IntRange(1, 12), help="Only events of this month (1-12).")
-@click.option("--lang", type=click.Choice(["en", "ja", "cjk"]), help="Only events in this language.")
-@click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True, help="Hits to show.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, help="Hits to skip, for paging.")
+@_filters_and_paging
 @click.option("--any", "match_any", is_flag=True, help="Match any word instead of all words.")
 @click.option("--no-refresh", is_flag=True, help="Search the index as it is, without updating it first.")
+@click.option("--no-glossary", is_flag=True, help="Search only the words as typed, not their glossary equivalents.")
+@click.option("--timeline", is_flag=True, help="Show how the matches spread over years and months, not the hits.")
 @click.option(
     "--sort",
     type=click.Choice(["relevance", "chronological"]),
@@ -272,6 +291,8 @@ def search(
     offset: int,
     match_any: bool,
     no_refresh: bool,
+    no_glossary: bool,
+    timeline: bool,
     sort: str,
     as_json: bool,
     color: str,
@@ -293,13 +314,51 @@ def search(
             offset=offset,
             match="any" if match_any else "all",
             sort=sort,  # type: ignore[arg-type]
+            glossary=not no_glossary,
+            snippets=not timeline,
         )
     if as_json:
         _print_json(results.to_dict())
+    elif timeline:
+        click.echo(format_timeline(results), color=_use_color(color))
     else:
         click.echo(format_results(results, offset=offset), color=_use_color(color))
     if updated is not None and updated.errors:
         return 2
+    return 0 if results.total else 1
+
+
+@cli.command()
+@click.argument("event_id", metavar="ID")
+@_locations
+@_filters_and_paging
+@_output
+def similar(
+    event_id: str,
+    seeds: Path,
+    index_dir: Path,
+    year: int | None,
+    month: int | None,
+    lang: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+    color: str,
+) -> int:
+    """Find the events most like event ID, in either language.
+
+    ID is an event id ('file.txt#3') or a file and line ('file.txt:12').
+    """
+    ix, _ = _open(seeds, index_dir)
+    with ix:
+        event = ix.get(event_id)
+        results = ix.similar(event_id, year=year, month=month, lang=lang, limit=limit, offset=offset)
+    if as_json:
+        _print_json(results.to_dict())
+    else:
+        header = _header(event.year, event.month, event.lang, event.source, event.line)
+        text = f"Events like {header}\n  {event.text}\n\n" + format_results(results, offset=offset)
+        click.echo(text, color=_use_color(color))
     return 0 if results.total else 1
 
 
@@ -363,12 +422,28 @@ def _marked(snippet: str, spans: tuple[tuple[int, int], ...]) -> str:
     return "".join(out)
 
 
+def _via(expansions: tuple[tuple[str, str], ...]) -> str:
+    """Which glossary equivalents found a hit, after its header."""
+    if not expansions:
+        return ""
+    pairs = ", ".join(f"{typed} → {name}" for typed, name in expansions)
+    return "  " + click.style(f"(glossary: {pairs})", fg="blue")
+
+
 def format_results(results: SearchResults, *, offset: int = 0) -> str:
     """The human form of ``results``: a header and snippet per hit, then one facet line."""
     blocks = [
-        f"{_header(h.year, h.month, h.lang, h.source, h.line)}\n  {_marked(h.snippet, h.highlights)}"
+        f"{_header(h.year, h.month, h.lang, h.source, h.line)}{_via(h.expansions)}\n  {_marked(h.snippet, h.highlights)}"
         for h in results.hits
     ]
+    blocks.append(_summary_line(results, offset))
+    if results.suggestion is not None:
+        blocks.append(f"Did you mean: {click.style(results.suggestion, bold=True)}")
+    return "\n\n".join(blocks)
+
+
+def _summary_line(results: SearchResults, offset: int = 0) -> str:
+    """Which hits are shown, and the facet counts over all matches."""
     if results.hits:
         shown = f"{offset + 1}-{offset + len(results.hits)} of {results.total}"
     else:
@@ -378,8 +453,38 @@ def format_results(results: SearchResults, *, offset: int = 0) -> str:
         if results.facets.get(name):
             summary.append(f"{name}: {_join_counts(results.facets[name])}")
     summary.append(f"{results.took_ms:.1f} ms")
-    blocks.append(click.style(" · ".join(summary), dim=True))
-    return "\n\n".join(blocks)
+    return click.style(" · ".join(summary), dim=True)
+
+
+_LEVELS = "▁▂▃▄▅▆▇█"
+_BAR_WIDTH = 40
+
+
+def format_timeline(results: SearchResults) -> str:
+    """A histogram of all matches: a row per year, with a cell per month and a bar for the year.
+
+    Every year from the first match to the last gets a row, so gaps show. A month
+    cell is ``·`` when it has no match, else a block as high as its count is
+    against the busiest month; events without a month count in the year only.
+    """
+    years = {int(year): n for year, n in results.facets.get("year", {}).items()}
+    if not years:
+        return _summary_line(results)
+    months = results.facets.get("month", {})
+    busiest_month = max(months.values(), default=1)
+    busiest_year = max(years.values())
+    rows = [" " * 6 + click.style("JFMAMJJASOND", dim=True)]
+    for year in range(min(years), max(years) + 1):
+        counts = [months.get(f"{year}-{month:02d}", 0) for month in range(1, 13)]
+        cells = "".join(_LEVELS[(n * len(_LEVELS) - 1) // busiest_month] if n else "·" for n in counts)
+        total = years.get(year, 0)
+        if total and not any(counts):
+            cells = " " * 12  # a year whose events have no month
+        bar = "█" * max(1, round(total * _BAR_WIDTH / busiest_year)) if total else ""
+        rows.append(f"{click.style(str(year), fg='yellow')}  {click.style(cells, fg='cyan')}  {total:>{len(str(busiest_year))}}  {bar}")
+    langs = _join_counts(results.facets.get("lang", {}))
+    summary = click.style(f"{results.total} hits · lang: {langs} · {results.took_ms:.1f} ms", dim=True)
+    return "\n".join(rows) + "\n\n" + summary
 
 
 def main() -> None:

@@ -47,8 +47,9 @@ from whoosh.index import FileIndex, LockError
 from whoosh.query import Term
 from whoosh.writing import CLEAR
 
-from chronsearch.analysis import cache_file_name, janome_cache
+from chronsearch.analysis import analysed_ahead, cache_file_name, has_cjk, janome_cache
 from chronsearch.chronicle import Event, chronicle_sources, read_chronicle
+from chronsearch.glossary import GLOSSARY_FILE, parse_glossary
 from chronsearch.errors import (
     ChronicleFormatError,
     ChronsearchError,
@@ -56,9 +57,9 @@ from chronsearch.errors import (
     IndexMissingError,
     IndexVersionError,
 )
-from chronsearch.schema import index_name, make_schema
+from chronsearch.schema import index_name, make_codec, make_schema
 
-__all__ = ["UpdateStats", "update", "build", "is_fresh", "index_events", "open_index"]
+__all__ = ["UpdateStats", "update", "build", "is_fresh", "index_events", "open_index", "indexed_glossary"]
 
 _TOC = re.compile(r"^_(?P<name>.+)_(?P<gen>\d+)\.toc$")
 _VERSIONS = re.compile(r"^events_s(?P<schema>\d+)_a(?P<analyzers>\d+)_j(?P<janome>[\d-]+)$")
@@ -114,6 +115,7 @@ def update(
     on_wait: Callable[[], None] | None = None,
     progress: Progress | None = None,
     cache: bool = True,
+    jobs: int | None = None,
 ) -> UpdateStats:
     """Bring ``index`` up to date with the chronicles under ``seeds``.
 
@@ -122,14 +124,15 @@ def update(
     ``wait`` seconds before raising :class:`IndexLockedError`. ``progress`` is
     called with (events indexed, events to index) while events are added.
     ``cache`` keeps Janome's analysis of each paragraph in the index folder, so
-    unchanged Japanese events are never analysed again.
+    unchanged Japanese events are never analysed again. ``jobs`` processes
+    (default: one per CPU) run Janome over new Japanese paragraphs.
     """
     started = time.perf_counter()
     seeds, index = Path(seeds), Path(index)
     if not seeds.is_dir():
         raise ChronsearchError(f"{seeds}: no such seeds directory")
     index.mkdir(parents=True, exist_ok=True)
-    storage = FileStorage(str(index))
+    storage = _storage(index)
     name = index_name()
     with _write_lock(storage, index, wait, on_wait):
         rebuilt = "asked for (--full)" if full else None
@@ -154,7 +157,7 @@ def update(
         else:
             with _analysis_cache(index, cache):
                 ix = storage.open_index(name)
-                events_added, events_removed = _commit(ix, storage, name, plan, indexed, progress)
+                events_added, events_removed = _commit(ix, storage, name, plan, indexed, progress, _jobs(jobs))
     # The manifest counts each file's events, and is committed with them.
     total = sum(record["events"] for record in plan.manifest.values())
     took_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -182,14 +185,14 @@ def is_fresh(seeds: str | Path, index: str | Path) -> bool:
 
     It reads one small file and stats the chronicles; it opens no index.
     """
-    storage = FileStorage(str(index))
+    storage = _storage(index)
     name = index_name()
     if not Path(index).is_dir() or not Path(seeds).is_dir():
         return False
     manifest = _read_manifest(storage, name, _generation(storage, name))
     if manifest is None:
         return False
-    sources = chronicle_sources(seeds)
+    sources = _tracked_files(seeds)
     if len(sources) != len(manifest):
         return False
     for source in sources:
@@ -199,7 +202,7 @@ def is_fresh(seeds: str | Path, index: str | Path) -> bool:
     return True
 
 
-def index_events(events: Iterable[Event], index: str | Path, *, cache: bool = True) -> int:
+def index_events(events: Iterable[Event], index: str | Path, *, cache: bool = True, jobs: int | None = None) -> int:
     """Replace everything in ``index`` with ``events``, in one commit; returns their number.
 
     For indexing events that come from elsewhere than chronicle files (an
@@ -208,18 +211,18 @@ def index_events(events: Iterable[Event], index: str | Path, *, cache: bool = Tr
     """
     index = Path(index)
     index.mkdir(parents=True, exist_ok=True)
-    storage = FileStorage(str(index))
+    storage = _storage(index)
     name = index_name()
     with _write_lock(storage, index, 0.0, None):
         if storage.index_exists(name):
             ix = storage.open_index(name)
         else:
             ix = FileIndex.create(storage, make_schema(), name)
-        writer = ix.writer()
+        writer = ix.writer(codec=make_codec())
         count = 0
         try:
             with _analysis_cache(index, cache):
-                for event in events:
+                for event in analysed_ahead(events, _text, jobs=_jobs(jobs)):
                     writer.add_document(**event_document(event))
                     count += 1
         except BaseException:
@@ -235,7 +238,7 @@ def open_index(index: Path) -> FileIndex:
     """Open the index at ``index`` made by this version of chronsearch."""
     if not index.is_dir():
         raise IndexMissingError(f"{index}: no index here; build it with `chronsearch index`")
-    storage = FileStorage(str(index))
+    storage = _storage(index)
     name = index_name()
     for attempt in range(10):
         try:
@@ -267,9 +270,10 @@ def event_document(event: Event) -> dict[str, Any]:
         "text": event.text,
         "word": event.text,
         "stem": event.text,
-        "bigram": event.text,
-        "unigram": event.text,
     }
+    # The n-gram fields only ever hold CJK characters; analysing text without any is wasted.
+    if has_cjk(event.text):
+        doc["bigram"] = doc["unigram"] = event.text
     if event.month is not None:
         doc["month"] = event.month
     if event.lang == "ja":
@@ -278,6 +282,28 @@ def event_document(event: Event) -> dict[str, Any]:
 
 
 # --- planning ---------------------------------------------------------------
+
+
+def _tracked_files(seeds: str | Path) -> list[str]:
+    """The chronicles under ``seeds``, and the glossary if there is one."""
+    glossary = os.path.isfile(os.path.join(seeds, GLOSSARY_FILE))
+    return chronicle_sources(seeds) + ([GLOSSARY_FILE] if glossary else [])
+
+
+def indexed_glossary(ix: FileIndex) -> tuple[float, list[list[str]]]:
+    """The glossary rows recorded with the latest commit of ``ix``, and when that record was written.
+
+    A glossary edit rewrites the record without a new commit, so a reader
+    rereads it when the time changes.
+    """
+    storage, name = ix.storage, ix.indexname
+    path = os.path.join(storage.folder, _manifest_file(name, _generation(storage, name)))
+    try:
+        written = os.stat(path).st_mtime_ns
+    except OSError:
+        return 0, []
+    manifest = _read_manifest(storage, name, _generation(storage, name)) or {}
+    return written, manifest.get(GLOSSARY_FILE, {}).get("glossary") or []
 
 
 def _same_stat(record: dict[str, Any], st: os.stat_result) -> bool:
@@ -290,7 +316,7 @@ def _plan(seeds: Path, old: dict[str, dict[str, Any]], indexed: dict[str, int], 
     ``indexed`` maps each file with events in the index to their number.
     """
     plan = _Plan(manifest={})
-    for source in chronicle_sources(seeds):
+    for source in _tracked_files(seeds):
         path = seeds / source
         record = old.get(source)
         try:
@@ -314,7 +340,10 @@ def _plan(seeds: Path, old: dict[str, dict[str, Any]], indexed: dict[str, int], 
             plan.unchanged += 1
             continue
         try:
-            events = read_chronicle(path, root=seeds, data=data)
+            if source == GLOSSARY_FILE:
+                glossary, events = parse_glossary(data, source=source), []
+            else:
+                glossary, events = None, read_chronicle(path, root=seeds, data=data)
         except ChronicleFormatError as exc:
             # Keep the events indexed from the file's last good state; remember
             # the failure under the new size and mtime so it is not re-read.
@@ -324,8 +353,12 @@ def _plan(seeds: Path, old: dict[str, dict[str, Any]], indexed: dict[str, int], 
             plan.manifest[source] = {**kept, **stat, "error": message}
             continue
         plan.manifest[source] = {"sha256": sha, **stat, "events": len(events), "error": None}
-        plan.parsed.append((source, events))
-        if source in indexed:
+        if glossary is not None:
+            # The glossary is data for queries, not events: it lives in the manifest.
+            plan.manifest[source]["glossary"] = glossary
+        else:
+            plan.parsed.append((source, events))
+        if source in indexed or (record is not None and source == GLOSSARY_FILE):
             plan.changed += 1
         else:
             plan.added += 1
@@ -340,10 +373,11 @@ def _commit(
     plan: _Plan,
     indexed: dict[str, int],
     progress: Progress | None,
+    jobs: int,
 ) -> tuple[int, int]:
     """Apply ``plan`` in one commit; returns (events added, events removed)."""
     try:
-        writer = ix.writer()
+        writer = ix.writer(codec=make_codec())
     except LockError:  # a writer that did not take our lock, such as plain Whoosh
         raise IndexLockedError(f"{storage.folder}: another process is writing the index") from None
     try:
@@ -352,12 +386,12 @@ def _commit(
             removed += writer.delete_by_term("source", source)
         total = sum(len(events) for _, events in plan.parsed)
         added = 0
-        for _, events in plan.parsed:
-            for event in events:
-                writer.add_document(**event_document(event))
-                added += 1
-                if progress is not None and (added % 64 == 0 or added == total):
-                    progress(added, total)
+        every = (event for _, events in plan.parsed for event in events)
+        for event in analysed_ahead(every, _text, jobs=jobs):
+            writer.add_document(**event_document(event))
+            added += 1
+            if progress is not None and (added % 64 == 0 or added == total):
+                progress(added, total)
         _write_manifest(storage, name, writer.generation, plan.manifest)
     except BaseException:
         writer.cancel()
@@ -379,6 +413,13 @@ def _indexed_sources(ix: FileIndex) -> dict[str, int]:
 
 
 # --- files in the index directory --------------------------------------------
+
+
+def _storage(index: str | Path) -> FileStorage:
+    # Without memory maps: pages of a mapped index count in the process's RSS,
+    # so a search over a large index would look (and be accounted) as large as
+    # the files it touched; reads through the OS's cache cost about the same.
+    return FileStorage(str(index), supports_mmap=False)
 
 
 def _index_names(storage: FileStorage) -> set[str]:
@@ -454,7 +495,17 @@ def _remove_other_indexes(storage: FileStorage, *, keep: str) -> None:
 
 
 def _analysis_cache(index: Path, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    return janome_cache(index / cache_file_name()) if enabled else contextlib.nullcontext()
+    # Without a cache file, one in memory still carries the work of the
+    # analysing processes to this one.
+    return janome_cache(index / cache_file_name() if enabled else ":memory:")
+
+
+def _jobs(jobs: int | None) -> int:
+    return jobs if jobs is not None else (os.cpu_count() or 1)
+
+
+def _text(event: Event) -> str:
+    return event.text
 
 
 def _delete(storage: FileStorage, filename: str) -> None:

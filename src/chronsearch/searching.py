@@ -14,12 +14,14 @@ in every content field at once; ``text:word`` means the same. A blank query (or
 from __future__ import annotations
 
 import copy
+import math
+import weakref
 import re
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,19 +29,34 @@ from whoosh import query as wq
 from whoosh.index import FileIndex
 from whoosh.query import QueryError
 from whoosh.qparser import FuzzyTermPlugin, GtLtPlugin, MultifieldParser, PhrasePlugin, Plugin, syntax
-from whoosh.scoring import BM25F
+from whoosh.collectors import FilterCollector, TopCollector
+from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.searching import Searcher
 
-from chronsearch.analysis import cache_file_name, janome_cache
+from chronsearch.analysis import _DROPPED_POS, JAPANESE_STOP_WORDS, _janome, cache_file_name, has_cjk, janome_cache
 from chronsearch.chronicle import CJK_CHARS, Event
+from chronsearch.columns import Columns, field_lengths
 from chronsearch.errors import ChronsearchError, QuerySyntaxError
-from chronsearch.indexing import open_index
+from chronsearch.glossary import Glossary
+from chronsearch.indexing import indexed_glossary, open_index
 from chronsearch.schema import CONTENT_FIELDS, FIELD_BOOSTS
 from chronsearch.snippets import highlight_spans, make_snippet, query_sequences
+from chronsearch.suggest import suggest
 
 __all__ = ["ChronicleIndex", "Hit", "SearchResults", "IndexStats", "parse_query"]
 
 Match = Literal["all", "any"]
+
+# How many of an event's words make up a "similar events" query, per field.
+SIMILAR_TERMS = 12
+# How many of the best matches of each part of a "similar events" query are merged.
+SIMILAR_POOL = 100
+# The fields whose words describe an event, by its language.
+_SIMILAR_FIELDS = {"en": ("stem",), "ja": ("morph",), "cjk": ("bigram",)}
+
+# A query with at most this many hits gets a "did you mean" when one of its
+# words occurs nowhere in the index.
+FEW_HITS = 2
 Sort = Literal["relevance", "chronological"]
 
 
@@ -57,20 +74,33 @@ class Hit:
     score: float | None
     snippet: str
     highlights: tuple[tuple[int, int], ...] = ()
+    # (query name, glossary equivalent) pairs that found this event; empty
+    # when the query's own words did.
+    expansions: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "highlights": [list(span) for span in self.highlights]}
+        return {
+            **asdict(self),
+            "highlights": [list(span) for span in self.highlights],
+            "expansions": [list(pair) for pair in self.expansions],
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class SearchResults:
-    """A page of hits, with the total and facet counts over *all* matches."""
+    """A page of hits, with the total and facet counts over *all* matches.
+
+    ``expansions`` are the (query name, equivalent) pairs the glossary added to
+    the query; ``suggestion`` is a corrected query when this one found little.
+    """
 
     query: str
     total: int
     hits: tuple[Hit, ...]
     facets: Mapping[str, Mapping[str, int]]
     took_ms: float
+    expansions: tuple[tuple[str, str], ...] = ()
+    suggestion: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +108,8 @@ class SearchResults:
             "total": self.total,
             "hits": [hit.to_dict() for hit in self.hits],
             "facets": {name: dict(counts) for name, counts in self.facets.items()},
+            "expansions": [list(pair) for pair in self.expansions],
+            "suggestion": self.suggestion,
             "took_ms": self.took_ms,
         }
 
@@ -118,7 +150,16 @@ class _ContentWords(Plugin):
       an AND of its parts. Each part is looked up in the fields of its own script,
       so without this any one part would match on its own.
     - Spaces between CJK characters in a phrase go: ``"京都 府"`` is ``京都府``.
+
+    With ``split`` (``match="any"``) a bare word instead becomes an OR of its parts,
+    and each run of CJK text in it an OR of its Japanese content words
+    (:func:`query_words`), so a question typed as one run of Japanese finds the
+    events that share its words, not only those that hold it verbatim.
     """
+
+    def __init__(self, split: bool = False, drop_question_words: bool = True) -> None:
+        self.split = split
+        self.drop_question_words = drop_question_words
 
     def filters(self, parser: Any) -> list[tuple[Any, int]]:
         # After explicit field names are attached (100), before the multifield
@@ -135,11 +176,98 @@ class _ContentWords(Plugin):
             node.fieldname = None
             if isinstance(node, (syntax.WordNode, PhrasePlugin.PhraseNode)):
                 segments = _script_segments(unicodedata.normalize("NFKC", node.text))
+                if self.split and isinstance(node, syntax.WordNode):
+                    words = [w for seg in segments for w in query_words(seg, drop_question_words=self.drop_question_words)]
+                    if len(words) == 1:
+                        node.text = words[0]
+                    else:
+                        group[i] = syntax.OrGroup([_with_text(node, word) for word in words])
+                    continue
                 if len(segments) == 1:
                     node.text = segments[0]
                 elif segments:
                     group[i] = syntax.AndGroup([_with_text(node, seg) for seg in segments])
         return group
+
+
+# Equivalents from the glossary weigh less than the words the user typed.
+EXPANSION_BOOST = 0.5
+
+
+class _GlossaryNames(Plugin):
+    """Adds the glossary equivalents of a query name (one or more words, or a phrase).
+
+    ``Kyoto`` becomes ``(Kyoto OR "京都")``; ``high-tech zone`` becomes
+    ``((high-tech AND zone) OR "高新区" OR "ハイテク産業区")``. Each addition is
+    recorded in ``applied``.
+    """
+
+    def __init__(self, glossary: Glossary) -> None:
+        self.glossary = glossary
+        self.applied: list[tuple[str, str]] = []
+
+    def filters(self, parser: Any) -> list[tuple[Any, int]]:
+        # Before _ContentWords (105), so names that mix scripts are split like typed ones.
+        return [(self._expand, 104)]
+
+    def _expand(self, parser: Any, group: Any) -> Any:
+        nodes, out, i = list(group), [], 0
+        while i < len(nodes):
+            node = nodes[i]
+            if isinstance(node, syntax.GroupNode):
+                out.append(self._expand(parser, node))
+                i += 1
+                continue
+            run = _plain_run(nodes, i, self.glossary.max_words)
+            for k in range(len(run), 0, -1):
+                words = [nodes[j] for j in run[:k]]
+                names = self.glossary.equivalents([w.text for w in words])
+                if names:
+                    out.append(self._alternatives(parser, words, names))
+                    i = run[k - 1] + 1
+                    break
+            else:
+                out.append(node)
+                i += 1
+        group.nodes = out
+        return group
+
+    def _alternatives(self, parser: Any, words: list[Any], names: tuple[str, ...]) -> Any:
+        typed = " ".join(w.text for w in words)
+        self.applied += [(typed, name) for name in names]
+        phrases = []
+        for name in names:
+            phrase = PhrasePlugin.PhraseNode(name, 0)
+            phrase.set_range(words[0].startchar, words[-1].endchar)
+            phrase.set_boost(EXPANSION_BOOST)
+            phrases.append(phrase)
+        original = words[0] if len(words) == 1 else parser.group(words)
+        return syntax.OrGroup([original, *phrases])
+
+
+def _is_plain(node: Any) -> bool:
+    """A word or phrase meant for the event text, with no field, boost or operator of its own."""
+    return (
+        type(node) in (syntax.WordNode, PhrasePlugin.PhraseNode)
+        and node.fieldname in (None, "text")
+        and node.boost == 1.0
+    )
+
+
+def _plain_run(nodes: list[Any], start: int, most: int) -> list[int]:
+    """Indexes of up to ``most`` plain words from ``start``, with only spaces between them."""
+    run: list[int] = []
+    j = start
+    while j < len(nodes) and len(run) < most and _is_plain(nodes[j]):
+        run.append(j)
+        if isinstance(nodes[j], PhrasePlugin.PhraseNode):
+            break  # a phrase is a name on its own
+        j += 1
+        while j < len(nodes) and isinstance(nodes[j], syntax.Whitespace):
+            j += 1
+        if j < len(nodes) and isinstance(nodes[j], PhrasePlugin.PhraseNode):
+            break
+    return run
 
 
 def _with_text(node: Any, text: str) -> Any:
@@ -148,26 +276,156 @@ def _with_text(node: Any, text: str) -> Any:
     return part
 
 
-def parse_query(text: str, schema: Any, *, match: Match = "all") -> wq.Query:
-    """The Whoosh query for ``text``; raises :class:`QuerySyntaxError` if it has none."""
+# Question words: they say what is asked, never what the answer is about.
+QUESTION_WORDS = frozenset(
+    "何 なに なん いつ どこ どこか 誰 だれ どなた どの どんな どう どうして なぜ 何故 どれ どれほど どちら どっち"
+    " いくつ 幾つ いくら".split()
+)
+# English question and function words, beyond the index's stop list: in a question
+# typed in full ("what problems have been solved so far") they carry no topic.
+ENGLISH_QUESTION_WORDS = frozenset(
+    "what which who whom whose when where why how do does did done doing have has had having been being"
+    " am can could should would must might shall may about any some so far from than its also there here"
+    " was were i we you he she our your his her them those me my very too just only".split()
+)
+
+
+def japanese_words(text: str) -> list[str]:
+    """Surface forms of the words of ``text`` (normalized) that the Japanese analyzer
+    keeps, less the question words."""
+    words: list[str] = []
+    for token in _janome().tokenize(text):
+        surface = token.surface
+        base = token.base_form if token.base_form != "*" else surface
+        if (
+            not token.part_of_speech.startswith(_DROPPED_POS)
+            and base not in JAPANESE_STOP_WORDS
+            and base not in QUESTION_WORDS
+            and has_cjk(surface)
+        ):
+            words.append(surface)
+    return words
+
+
+def query_words(segment: str, *, drop_question_words: bool = True) -> list[str]:
+    """The words a ``match="any"`` query looks up for one script segment of a query word.
+
+    A Latin segment is one word, or none if it is an English question word. A CJK
+    segment gives the surface forms of the words the Japanese analyzer keeps, less
+    the question words (何, どこ, いつ…); a segment with no such word stays whole.
+    """
+    if not has_cjk(segment):
+        if drop_question_words and segment.lower() in ENGLISH_QUESTION_WORDS:
+            return []
+        return [segment]
+    return japanese_words(segment) or [segment]
+
+
+# In match="any", two query words that follow each other also count as a phrase
+# (in the stemmed English and the Japanese word fields): an event holding
+# "heat conduction" or 出身 地 together ranks above one holding each word apart.
+PAIR_FIELDS = ("stem", "morph")
+PAIR_BOOST = 1.0
+
+
+def _with_pairs(q: wq.Query) -> wq.Query:
+    if not isinstance(q, wq.Or):
+        return q
+    pairs: list[wq.Query] = []
+    for field in PAIR_FIELDS:
+        words = [sub.text for sub in q.subqueries if isinstance(sub, wq.Term) and sub.fieldname == field]
+        pairs += [wq.Phrase(field, [a, b], boost=PAIR_BOOST) for a, b in zip(words, words[1:]) if a != b]
+    return wq.Or([*q.subqueries, *pairs], boost=q.boost) if pairs else q
+
+
+def parse_query(text: str, schema: Any, *, match: Match = "all", glossary: Glossary | None = None) -> wq.Query:
+    """The Whoosh query for ``text``; raises :class:`QuerySyntaxError` if it has none.
+
+    With a ``glossary``, names in the query also search for their equivalents.
+    """
+    return _parse(text, schema, match=match, glossary=glossary)[0]
+
+
+def _parse(
+    text: str, schema: Any, *, match: Match = "all", glossary: Glossary | None = None
+) -> tuple[wq.Query, tuple[tuple[str, str], ...]]:
+    """The query for ``text``, and the glossary equivalents added to it."""
     if match not in ("all", "any"):
         raise ValueError(f"match must be 'all' or 'any', not {match!r}")
     if not text.strip() or text.strip() == "*":
-        return wq.Every()
-    group = syntax.AndGroup if match == "all" else syntax.OrGroup
-    parser = MultifieldParser(list(CONTENT_FIELDS), schema, fieldboosts=FIELD_BOOSTS, group=group)
-    parser.add_plugin(GtLtPlugin())
-    parser.add_plugin(FuzzyTermPlugin())
-    parser.add_plugin(_ContentWords())
-    try:
-        q = parser.parse(text)
-    except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
-        raise QuerySyntaxError(text, str(exc) or type(exc).__name__) from None
+        return wq.Every(), ()
+    q, names = _run_parser(text, schema, match, glossary, drop_question_words=True)
+    if match == "any":
+        if q is wq.NullQuery:  # nothing but question words: look them up after all
+            q, names = _run_parser(text, schema, match, glossary, drop_question_words=False)
+        q = _with_pairs(q)
     error = next((e for leaf in q.leaves() if (e := getattr(leaf, "error", None))), None)
     error = error or getattr(q, "error", None)
     if error:
         raise QuerySyntaxError(text, str(error))
-    return q
+    return q, tuple(dict.fromkeys(names.applied)) if names else ()
+
+
+def _run_parser(
+    text: str, schema: Any, match: Match, glossary: Glossary | None, *, drop_question_words: bool
+) -> tuple[wq.Query, _GlossaryNames | None]:
+    group = syntax.AndGroup if match == "all" else syntax.OrGroup
+    parser = MultifieldParser(list(CONTENT_FIELDS), schema, fieldboosts=FIELD_BOOSTS, group=group)
+    parser.add_plugin(GtLtPlugin())
+    parser.add_plugin(FuzzyTermPlugin())
+    parser.add_plugin(_ContentWords(split=match == "any", drop_question_words=drop_question_words))
+    names = _GlossaryNames(glossary) if glossary else None
+    if names:
+        parser.add_plugin(names)
+    try:
+        return parser.parse(text), names
+    except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
+        raise QuerySyntaxError(text, str(exc) or type(exc).__name__) from None
+
+
+# BM25's k1 per field: Japanese questions share many words with their answer,
+# and an n-gram or Janome word repeats more than an English word, so the CJK
+# fields saturate term frequency sooner.
+FIELD_K1 = {"word": 1.6, "stem": 1.6, "morph": 0.6, "bigram": 0.6, "unigram": 0.6}
+
+
+class RankingBM25(BM25F):
+    """Whoosh's BM25F with the usual (Lucene, Robertson-Sparck Jones) IDF and a k1 per field.
+
+    Whoosh's own IDF, ``log(N / (df + 1)) + 1``, never falls below 1, so a word in
+    nearly every event ("the", "what", の) still weighs a good share of a rare one.
+    Each segment's field lengths are read once, in bulk: read one at a time
+    they were most of the cost of scoring.
+    """
+
+    def __init__(self, B: float = 0.75, K1: float = 1.2, field_K1: Mapping[str, float] | None = None) -> None:
+        super().__init__(B=B, K1=K1)
+        self.field_K1 = dict(field_K1 or {})
+        self._lengths: weakref.WeakKeyDictionary[Any, dict[str, list[int] | None]] = weakref.WeakKeyDictionary()
+
+    def idf(self, searcher: Any, fieldname: str, text: bytes) -> float:
+        parent = searcher.get_parent()
+        df = parent.doc_frequency(fieldname, text)
+        n = parent.doc_count_all()
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def scorer(self, searcher: Any, fieldname: str, text: bytes, qf: int = 1) -> Any:
+        if not searcher.schema[fieldname].scorable:
+            return WeightScorer.for_(searcher, fieldname, text)
+        k1 = self.field_K1.get(fieldname, self.K1)
+        scorer = BM25FScorer(searcher, fieldname, text, self._field_B.get(fieldname, self.B), k1, qf=qf)
+        reader = searcher.reader()
+        per_field = self._lengths.setdefault(reader, {})
+        if fieldname not in per_field:
+            per_field[fieldname] = field_lengths(reader, fieldname)
+        if (lengths := per_field[fieldname]) is not None:
+            scorer.dfl = lengths.__getitem__
+        return scorer
+
+
+def weighting() -> BM25F:
+    """The ranking model of searches."""
+    return RankingBM25(field_K1=FIELD_K1)
 
 
 def _filter_query(year: int | None, month: int | None, lang: str | None) -> wq.Query | None:
@@ -181,16 +439,14 @@ def _filter_query(year: int | None, month: int | None, lang: str | None) -> wq.Q
     return wq.And(parts) if parts else None
 
 
-def _counts(counter: Counter[Any]) -> dict[str, int]:
-    return {str(key): counter[key] for key in sorted(counter)}
-
-
 class ChronicleIndex:
     """An open chronicle index. Use :meth:`open`; close it, or use it as a context manager."""
 
     def __init__(self, ix: FileIndex) -> None:
         self._ix = ix
         self._searcher: Searcher | None = None
+        self._glossary_cache: tuple[float, Glossary] | None = None
+        self._columns_cache: tuple[Searcher, Columns] | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> ChronicleIndex:
@@ -209,11 +465,20 @@ class ChronicleIndex:
             self._searcher = None
 
     def _current_searcher(self) -> Searcher:
-        # refresh() is cheap when nothing changed, and picks up a new commit.
-        if self._searcher is None:
-            self._searcher = self._ix.searcher(weighting=BM25F())
-        else:
-            self._searcher = self._searcher.refresh()
+        """A searcher over the latest commit. Each public call takes one, and its
+        helpers use :attr:`_snapshot`, so every part of an answer reads one commit."""
+        searcher = self._searcher
+        if searcher is None or searcher.reader().generation() != self._ix.latest_generation():
+            if searcher is not None:
+                searcher.close()
+            # Not Searcher.refresh(): it reuses its readers of segments that are
+            # still there, with the deletions they had then.
+            self._searcher = self._ix.searcher(weighting=weighting())
+        return self._searcher
+
+    @property
+    def _snapshot(self) -> Searcher:
+        assert self._searcher is not None, "a public method takes the searcher first"
         return self._searcher
 
     def search(
@@ -227,45 +492,250 @@ class ChronicleIndex:
         offset: int = 0,
         match: Match = "all",
         sort: Sort = "relevance",
+        snippets: bool = True,
+        glossary: bool = True,
     ) -> SearchResults:
-        """Search the events; ``total`` and ``facets`` count every match, not just this page."""
+        """Search the events; ``total`` and ``facets`` count every match, not just this page.
+
+        ``snippets=False`` skips highlighting: each hit's snippet is then its whole
+        text, with no highlights. The ranking is the same either way.
+        ``glossary=False`` searches only for the words as typed, not their
+        equivalents in the glossary.
+        """
         if sort not in ("relevance", "chronological"):
             raise ValueError(f"sort must be 'relevance' or 'chronological', not {sort!r}")
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
         started = time.perf_counter()
         searcher = self._current_searcher()
-        q = parse_query(query, searcher.schema, match=match)
+        q, expansions = _parse(query, searcher.schema, match=match, glossary=self._glossary() if glossary else None)
         filt = _filter_query(year, month, lang)
-        columns = _Columns(searcher)
-        page: list[tuple[int, float | None]] = []
         try:
-            matched = list(searcher.docs_for_query(q if filt is None else wq.And([q, filt])))
-            if sort == "chronological":
-                ordered = sorted(matched, key=columns.chronological_key)
-                page = [(docnum, None) for docnum in ordered[offset : offset + limit]]
-            elif limit and matched:
-                results = searcher.search(q, limit=offset + limit, filter=filt)
-                page = [(hit.docnum, round(hit.score, 4)) for hit in results[offset : offset + limit]]
+            # Events the typed words find rank before those only the glossary finds.
+            direct = self._direct_matches(query, match, filt) if expansions else None
+            results = self._collect(
+                query, q, filt, limit=limit, offset=offset, sort=sort, snippets=snippets, direct=direct,
+                expansions=expansions,
+            )  # fmt: skip
         except QueryError as exc:  # a query Whoosh accepted but cannot run
             raise QuerySyntaxError(query, str(exc)) from None
-        sequences = query_sequences(q, searcher.reader()) if page else {}
+        if results.total <= FEW_HITS:
+            results = replace(results, suggestion=self._suggestion(query, match, filt, results.total))
+        return replace(results, took_ms=_ms_since(started))
+
+    def similar(
+        self,
+        ref: str,
+        *,
+        year: int | None = None,
+        month: int | None = None,
+        lang: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        snippets: bool = True,
+    ) -> SearchResults:
+        """The events most like event ``ref`` (an id or ``source:line``), best first.
+
+        "Like" means sharing its most telling words (by how rare they are in the
+        index); names in the glossary also bring in events that use their
+        equivalents, in the other language. ``query`` of the result is ``ref``'s id.
+        """
+        started = time.perf_counter()
+        searcher = self._current_searcher()
+        docnum = self._docnum(ref)
+        event = _event(searcher.stored_fields(docnum))
+        words = [self._key_terms(searcher, field, event.text) for field in _SIMILAR_FIELDS[event.lang]]
+        direct = wq.Or([q for group in words for q in group])
+        expansions = [
+            (name, other) for name in self._glossary().names_in(event.text) for other in self._glossary().equivalents([name])
+        ]
+        others = wq.Or([parse_query(_as_phrase(other), searcher.schema) for _, other in expansions])
+        filt = _filter_query(year, month, lang)
+
+        def ranked(n: int) -> list[tuple[int, float | None]]:
+            # Scores of the two queries are not comparable, so each is scaled to its
+            # best match; the best glossary-only match counts half a direct one.
+            scores: Counter[int] = Counter()
+            for part, weight in ((direct, 1.0), (others, EXPANSION_BOOST)):
+                hits = searcher.search(part, limit=max(n, SIMILAR_POOL), filter=filt, mask={docnum})
+                best = max((hit.score for hit in hits), default=0) or 1
+                for hit in hits:
+                    scores[hit.docnum] += weight * hit.score / best
+            return [(d, round(score, 4)) for d, score in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+        results = self._collect(
+            event.id, wq.Or([direct, others]), filt, limit=limit, offset=offset, sort="relevance",
+            snippets=snippets, expansions=tuple(expansions), exclude=docnum, ranked=ranked,
+            direct=set(searcher.docs_for_query(direct)),
+        )  # fmt: skip
+        return replace(results, took_ms=_ms_since(started))
+
+    def _key_terms(self, searcher: Searcher, field: str, text: str) -> list[wq.Query]:
+        """The words of ``text`` in ``field`` that best tell it apart from other events.
+
+        Words found in no other event cannot make it like any, so they are left
+        out; of the rest, the rarer and the more often repeated come first.
+        """
+        reader = searcher.reader()
+        with janome_cache(Path(self._ix.storage.folder) / cache_file_name(), readonly=True):
+            counts = Counter(token.text for token in searcher.schema[field].analyzer(text, mode="index"))
+        n = reader.doc_count_all()
+        weights = {
+            term: tf * math.log(n / df) for term, tf in counts.items() if (df := reader.doc_frequency(field, term)) >= 2
+        }
+        best = sorted(weights, key=lambda term: (-weights[term], term))[:SIMILAR_TERMS]
+        return [wq.Term(field, term) for term in best]
+
+    def _collect(
+        self,
+        query: str,
+        q: wq.Query,
+        filt: wq.Query | None,
+        *,
+        limit: int,
+        offset: int,
+        sort: Sort,
+        snippets: bool,
+        direct: set[int] | None = None,
+        expansions: tuple[tuple[str, str], ...] = (),
+        exclude: int | None = None,
+        ranked: Callable[[int], list[tuple[int, float | None]]] | None = None,
+    ) -> SearchResults:
+        """Run ``q`` within ``filt``: one page of hits, and the total and facets of all matches.
+
+        ``direct`` are the matches that need no glossary expansion; they rank
+        before the others, unless ``ranked(n)`` gives the best ``n`` itself.
+        """
+        searcher = self._snapshot
+        columns = self._columns(searcher)
+        best: list[tuple[int, float | None]] = []
+        if sort == "relevance" and limit and ranked is None and direct is None:
+            matched, best = self._scored(q, filt, offset + limit)
+        else:
+            matched = [d for d in searcher.docs_for_query(q if filt is None else wq.And([q, filt])) if d != exclude]
+            if sort == "chronological":
+                best = [(docnum, None) for docnum in sorted(matched, key=columns.chronological_key)[: offset + limit]]
+            elif limit and matched:
+                best = ranked(offset + limit) if ranked else self._ranked(q, filt, direct, offset + limit)
+        page = best[offset:]
+        sequences = query_sequences(q, searcher.reader()) if page and snippets else None
+        found_by = self._found_by(expansions, [d for d, _ in page], direct)
         # Highlighting analyses each hit's text again; the index's analysis
         # cache spares running Janome for that.
         with janome_cache(Path(self._ix.storage.folder) / cache_file_name(), readonly=True):
-            hits = tuple(self._hit(searcher, docnum, score, sequences) for docnum, score in page)
+            hits = tuple(
+                self._hit(searcher, docnum, score, sequences, found_by.get(docnum, ())) for docnum, score in page
+            )
         facets = columns.tally(matched, ("year", "month", "lang"))
-        took_ms = round((time.perf_counter() - started) * 1000, 1)
-        return SearchResults(query=query, total=len(matched), hits=hits, facets=facets, took_ms=took_ms)
+        return SearchResults(
+            query=query, total=len(matched), hits=hits, facets=facets, took_ms=0.0, expansions=expansions
+        )
 
-    def _hit(self, searcher: Searcher, docnum: int, score: float | None, sequences: Any) -> Hit:
+    def _suggestion(self, query: str, match: Match, filt: wq.Query | None, total: int) -> str | None:
+        """A corrected ``query`` that finds more than ``total`` events, or None."""
+        searcher = self._snapshot
+        reader = searcher.reader()
+
+        def parse(text: str) -> wq.Query | None:
+            try:
+                return parse_query(text, searcher.schema, match=match, glossary=self._glossary())
+            except QuerySyntaxError:
+                return None
+
+        def count(text: str, filt: wq.Query | None = None) -> int:
+            q = parse(text)
+            return 0 if q is None else sum(1 for _ in searcher.docs_for_query(q if filt is None else wq.And([q, filt])))
+
+        def candidates(word: str, edits: int) -> list[tuple[str, int]]:
+            field = "morph" if has_cjk(word) else "word"
+            # Whoosh's automaton counts a transposition as two edits. Latin words
+            # keep their first letter, as most typos do: that spares a walk of
+            # the whole vocabulary.
+            near = reader.terms_within(field, word, edits + 1, prefix=0 if has_cjk(word) else 1)
+            return [(term, reader.doc_frequency(field, term)) for term in near]
+
+        def known(word: str) -> bool:
+            # Most words are in the lexicon as typed; the others need the analyzers,
+            # and a word they drop whole (a stop word) has nothing to correct.
+            if ("word", word) in reader or ("morph", word) in reader:
+                return True
+            q = parse(word)
+            return q is None or q is wq.NullQuery or count(word) > 0
+
+        better = suggest(query, known=known, candidates=candidates)
+        return better if better is not None and count(better, filt) > total else None
+
+    def _scored(self, q: wq.Query, filt: wq.Query | None, n: int) -> tuple[list[int], list[tuple[int, float | None]]]:
+        """Every match of ``q`` within ``filt``, and the best ``n`` by score, from one pass."""
+        searcher = self._snapshot
+        collector = _TopAndAll(limit=n)
+        searcher.search_with_collector(q, FilterCollector(collector, allow=filt) if filt is not None else collector)
+        best = [(hit.docnum, round(hit.score, 4)) for hit in collector.results()]
+        return collector.matched, best
+
+    def _ranked(
+        self, q: wq.Query, filt: wq.Query | None, direct: set[int] | None, n: int
+    ) -> list[tuple[int, float | None]]:
+        """The best ``n`` matches of ``q``: all of ``direct`` first, when given."""
+        searcher = self._snapshot
+        if direct is None:
+            return [(hit.docnum, round(hit.score, 4)) for hit in searcher.search(q, limit=n, filter=filt)]
+        # An empty set as filter would mean no filter to Whoosh.
+        first = [(hit.docnum, round(hit.score, 4)) for hit in searcher.search(q, limit=n, filter=direct)] if direct else []
+        if len(first) < n:
+            rest = searcher.search(q, limit=n - len(first), filter=filt, mask=direct or None)
+            first += [(hit.docnum, round(hit.score, 4)) for hit in rest]
+        return first
+
+    def _direct_matches(self, query: str, match: Match, filt: wq.Query | None) -> set[int]:
+        searcher = self._snapshot
+        q = parse_query(query, searcher.schema, match=match)
+        return set(searcher.docs_for_query(q if filt is None else wq.And([q, filt])))
+
+    def _found_by(
+        self, expansions: tuple[tuple[str, str], ...], docnums: list[int], direct: set[int] | None
+    ) -> dict[int, tuple[tuple[str, str], ...]]:
+        """For each of ``docnums`` that only the glossary found, the expansions that match it."""
+        indirect = [d for d in docnums if direct is not None and d not in direct]
+        if not indirect:
+            return {}
+        searcher = self._snapshot
+        found: dict[int, list[tuple[str, str]]] = {}
+        for typed, name in expansions:
+            q = parse_query(_as_phrase(name), searcher.schema)
+            docs = set(searcher.docs_for_query(q))
+            for docnum in indirect:
+                if docnum in docs:
+                    found.setdefault(docnum, []).append((typed, name))
+        return {docnum: tuple(pairs) for docnum, pairs in found.items()}
+
+    def _columns(self, searcher: Searcher) -> Columns:
+        """The columns of the searcher's commit, read once per commit."""
+        if self._columns_cache is None or self._columns_cache[0] is not searcher:
+            self._columns_cache = (searcher, Columns(searcher.reader()))
+        return self._columns_cache[1]
+
+    def _glossary(self) -> Glossary:
+        written, rows = indexed_glossary(self._ix)
+        if self._glossary_cache is None or self._glossary_cache[0] != written:
+            self._glossary_cache = (written, Glossary(rows))
+        return self._glossary_cache[1]
+
+    def _hit(
+        self, searcher: Searcher, docnum: int, score: float | None, sequences: Any, expansions: tuple[tuple[str, str], ...]
+    ) -> Hit:
         event = _event(searcher.stored_fields(docnum))
+        if sequences is None:
+            return Hit(**_fields(event), score=score, snippet=event.text, expansions=expansions)
         snippet, highlights = make_snippet(event.text, highlight_spans(event.text, sequences, searcher.schema))
-        return Hit(**asdict(event), score=score, snippet=snippet, highlights=highlights)
+        return Hit(**_fields(event), score=score, snippet=snippet, highlights=highlights, expansions=expansions)
 
     def get(self, ref: str) -> Event:
         """The event with id ``ref`` (``source#ordinal``) or at ``source:line``."""
-        searcher = self._current_searcher()
+        return _event(self._current_searcher().stored_fields(self._docnum(ref)))
+
+    def _docnum(self, ref: str) -> int:
+        searcher = self._snapshot
         source, sep, line = ref.rpartition(":")
         if sep and line.isdigit() and "#" not in line:
             q: wq.Query = wq.And([wq.Term("source", source), wq.NumericRange("line", int(line), int(line))])
@@ -274,48 +744,48 @@ class ChronicleIndex:
         docnum = next(iter(searcher.docs_for_query(q)), None)
         if docnum is None:
             raise ChronsearchError(f"no event {ref!r} (give an id such as 'file.txt#3' or 'file.txt:12')")
-        return _event(searcher.stored_fields(docnum))
+        return docnum
 
     def stats(self) -> IndexStats:
         """Counts of the indexed events."""
         searcher = self._current_searcher()
         docnums = list(searcher.reader().all_doc_ids())
-        counts = _Columns(searcher).tally(docnums, ("year", "month", "lang", "source"))
+        counts = self._columns(searcher).tally(docnums, ("year", "month", "lang", "source"))
         return IndexStats(events=len(docnums), **counts)
+
+
+class _TopAndAll(TopCollector):
+    """Whoosh's top-N collector that also keeps every match, so that the page, the
+    total and the facets come from one pass over the postings.
+
+    It scores every match: no skipping of blocks, and no replacing the matcher
+    with one that drops the parts of the query too weak to reach the top N
+    (both lose matches from the count).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit=limit, usequality=False, replace=0)
+        self.matched: list[int] = []
+
+    def _collect(self, global_docnum: int, score: float) -> float:
+        self.matched.append(global_docnum)
+        return super()._collect(global_docnum, score)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _as_phrase(text: str) -> str:
+    """``text`` as a quoted phrase of the query syntax."""
+    return '"' + text.replace('"', " ") + '"'
+
+
+def _fields(event: Event) -> dict[str, Any]:
+    # dataclasses.asdict deep-copies, which costs more than the rest of a hit.
+    return {name: getattr(event, name) for name in Event.__dataclass_fields__}
 
 
 def _event(stored: Mapping[str, Any]) -> Event:
     """The event whose stored fields are ``stored``; an event without a month stores none."""
     return Event(**{name: stored.get(name) for name in Event.__dataclass_fields__})
-
-
-class _Columns:
-    """Per-document values read from the index's columns, for facets and sorting."""
-
-    def __init__(self, searcher: Searcher) -> None:
-        reader = searcher.reader()
-        self._cols = {name: reader.column_reader(name) for name in ("year", "month", "lang", "source", "line")}
-
-    def month(self, docnum: int) -> int:
-        """The event's month, or 0 for none: the column holds a sentinel out of 1-12 then."""
-        month = self._cols["month"][docnum]
-        return month if 1 <= month <= 12 else 0
-
-    def value(self, name: str, docnum: int) -> Any:
-        if name == "month":
-            month = self.month(docnum)
-            return f"{self._cols['year'][docnum]}-{month:02d}" if month else None
-        return self._cols[name][docnum]
-
-    def chronological_key(self, docnum: int) -> tuple[Any, ...]:
-        cols = self._cols
-        return (cols["year"][docnum], self.month(docnum), cols["source"][docnum], cols["line"][docnum])
-
-    def tally(self, docnums: Iterable[int], names: Iterable[str]) -> dict[str, dict[str, int]]:
-        tallies: dict[str, dict[str, int]] = {}
-        docnums = list(docnums)
-        for name in names:
-            counter = Counter(self.value(name, d) for d in docnums)
-            counter.pop(None, None)
-            tallies[name] = _counts(counter)
-        return tallies

@@ -70,11 +70,14 @@ def highlight_spans(text: str, sequences: dict[str, set[tuple[str, ...]]], schem
             (t.text, t.pos, t.startchar, t.endchar)
             for t in schema[field].analyzer(text, positions=True, chars=True, mode="index")
         ]
+        starts: dict[str, list[int]] = {}
+        for i, token in enumerate(tokens):
+            starts.setdefault(token[0], []).append(i)
         for seq in wanted:
             k = len(seq)
-            for i in range(len(tokens) - k + 1):
+            for i in starts.get(seq[0], ()):
                 window = tokens[i : i + k]
-                if all(tok[0] == word for tok, word in zip(window, seq)) and all(
+                if len(window) == k and all(tok[0] == word for tok, word in zip(window, seq)) and all(
                     window[j + 1][1] == window[j][1] + 1 for j in range(k - 1)
                 ):
                     spans.append((window[0][2], window[-1][3]))
@@ -100,15 +103,59 @@ def _sentences(text: str) -> list[Span]:
 
 
 def _is_wordchar(ch: str) -> bool:
-    return ch.isalnum() and ch.isascii() or unicodedata.combining(ch) > 0
+    return ch.isalnum() and ch.isascii() or _joins_previous(ch)
 
 
-def _cut_back(text: str, pos: int, floor: int) -> int:
-    """Move ``pos`` back so it does not split a Latin word or a combined character."""
-    p = pos
-    while floor < p < len(text) and _is_wordchar(text[p]) and _is_wordchar(text[p - 1]):
-        p -= 1
-    return p if p > floor else pos
+def _joins_previous(ch: str) -> bool:
+    """A combining mark, variation selector or joiner: part of the character before it."""
+    return unicodedata.combining(ch) > 0 or unicodedata.category(ch) in ("Mn", "Me") or ch == "\u200d"
+
+
+def _script(ch: str) -> str | None:
+    """Kanji, hiragana or katakana; a Japanese word rarely changes script inside."""
+    if "\u3041" <= ch <= "\u309f":
+        return "hiragana"
+    if "\u30a1" <= ch <= "\u30fa" or "\u30fc" <= ch <= "\u30ff":  # not the middle dot ・
+        return "katakana"
+    if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or ch in "々〆":
+        return "kanji"
+    return None
+
+
+# How far a cut may move to fall between words: a run of kanji or katakana
+# longer than this is a compound, and cutting between its words is what is left.
+_CJK_REACH = 8
+_LATIN_REACH = 40
+
+
+def _splits(text: str, p: int) -> bool:
+    """Whether a cut at ``p`` falls inside a Latin word, a character, or a run of one script."""
+    if p <= 0 or p >= len(text):
+        return False
+    before, after = text[p - 1], text[p]
+    if _joins_previous(after) or (_is_wordchar(before) and _is_wordchar(after)):
+        return True
+    return _script(before) is not None and _script(before) == _script(after)
+
+
+def _cut(text: str, pos: int, *, lo: int, hi: int, forward: bool) -> int:
+    """The cut nearest ``pos`` within ``[lo, hi]`` that splits no word, looking
+    ``forward`` (into the snippet) first; ``pos`` itself when there is none close enough.
+
+    Only a Latin word is worth looking the other way for, which makes the
+    snippet a little wider than asked.
+    """
+    if not _splits(text, pos):
+        return pos
+    cjk = _script(text[pos]) is not None
+    reach = _CJK_REACH if cjk else _LATIN_REACH
+    for step in ((1,) if cjk else (1, -1)) if forward else ((-1,) if cjk else (-1, 1)):
+        for p in range(pos + step, pos + step * (reach + 1), step):
+            if not 0 <= p <= len(text):
+                break
+            if lo <= p <= hi and not _splits(text, p):
+                return p
+    return pos
 
 
 def make_snippet(text: str, spans: list[Span], *, width: int = 160) -> tuple[str, tuple[Span, ...]]:
@@ -116,8 +163,10 @@ def make_snippet(text: str, spans: list[Span], *, width: int = 160) -> tuple[str
 
     A short text is shown whole. A longer one shows the sentence with the most
     matched characters, and the sentences after it while they fit; a sentence
-    longer than ``width`` is cut around its first match, at a word boundary,
-    with ``…`` where text was left out. Line breaks become spaces.
+    longer than ``width`` is cut around its first match, between words (never
+    inside a Latin word or a character; in Japanese, where the script changes,
+    if that is close by), with ``…`` where text was left out. Line breaks
+    become spaces.
     """
     flat = text.replace("\r", " ").replace("\n", " ")
     if len(text) <= width:
@@ -139,8 +188,10 @@ def make_snippet(text: str, spans: list[Span], *, width: int = 160) -> tuple[str
         if first - start > width * 3 // 4:
             # Only move the start when the first match would not be in view.
             start = max(start, min(first - width // 4, end - width))
-        start = _cut_back(text, start, 0)
-        end = _cut_back(text, min(end, start + width), start)
+        # Cuts move to fall between words, but never past the first match in view.
+        match = next(((b, e) for b, e in spans if start <= b < end), (end, start))
+        start = _cut(text, start, lo=0, hi=match[0], forward=True)
+        end = _cut(text, min(end, start + width), lo=max(match[1], start + 1), hi=len(text), forward=False)
     # Leading and trailing spaces would sit next to the ellipsis.
     while start < end and flat[start].isspace():
         start += 1

@@ -15,14 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from chronsearch.errors import ChronsearchError
+from chronsearch.glossary import GLOSSARY_FILE
 from chronsearch.indexing import UpdateStats, update
 
 __all__ = ["watch"]
 
 
-def _is_chronicle(change: object, path: str) -> bool:
+def _is_tracked(change: object, path: str) -> bool:
+    """A chronicle, or the glossary (anywhere: a rename into place counts)."""
     p = Path(path)
-    return p.suffix == ".txt" and not p.name.startswith(".")
+    return (p.suffix == ".txt" or p.name == GLOSSARY_FILE) and not p.name.startswith(".")
 
 
 def watch(
@@ -53,7 +55,7 @@ def watch(
     # a quiet interval); from then on it records changes while updates run.
     batches = watch_files(
         seeds,
-        watch_filter=_is_chronicle,
+        watch_filter=_is_tracked,
         debounce=debounce_ms,
         stop_event=stop,
         yield_on_timeout=True,
