@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -165,16 +166,16 @@ def _run_with_terminal_stderr(args: list[str]) -> str:
     """Run ``args`` with stderr on a pseudo-terminal; returns what it wrote there."""
     leader, follower = os.openpty()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=follower)
-    os.close(follower)
+    # The follower stays open here until the end: once every end of it is
+    # closed, Linux may drop what the leader has not read yet.
     chunks = []
     while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # EIO: the process closed the terminal
+        exited = proc.poll() is not None
+        while select.select([leader], [], [], 0.05)[0]:
+            chunks.append(os.read(leader, 4096))
+        if exited:
             break
-        if not chunk:
-            break
-        chunks.append(chunk)
+    os.close(follower)
     os.close(leader)
     assert proc.wait() == 0
     return b"".join(chunks).decode("utf-8", "replace")
@@ -182,7 +183,8 @@ def _run_with_terminal_stderr(args: list[str]) -> str:
 
 def test_progress_bar_only_on_a_terminal_and_not_when_quiet(tmp_path: Path):
     seeds = tmp_path / "seeds"
-    write_corpus(seeds, files=FILES, events=EVENTS)
+    # The bar waits a second before it shows: these events take a few to index.
+    write_corpus(seeds, files=FILES, events=5 * EVENTS)
     args = chronsearch("index", "--seeds", str(seeds), "--index", str(tmp_path / "index"), "--full")
     shown = _run_with_terminal_stderr(args)
     assert "indexing" in shown and "events/s" in shown
