@@ -41,7 +41,7 @@ def test_search_finds_and_exits_0(loc):
 def test_search_without_hits_exits_1(loc):
     result = run("search", "zeppelin", *loc)
     assert result.exit_code == 1
-    assert result.output.startswith("0 of 0 hits")
+    assert result.output.startswith("No hits")
 
 
 def test_malformed_query_is_one_line_on_stderr_and_exit_2(loc):

@@ -445,10 +445,12 @@ def format_results(results: SearchResults, *, offset: int = 0) -> str:
 def _summary_line(results: SearchResults, offset: int = 0) -> str:
     """Which hits are shown, and the facet counts over all matches."""
     if results.hits:
-        shown = f"{offset + 1}-{offset + len(results.hits)} of {results.total}"
+        shown = f"{offset + 1}-{offset + len(results.hits)} of {results.total} hits"
+    elif results.total:
+        shown = f"0 of {results.total} hits"  # paged past the last
     else:
-        shown = f"0 of {results.total}"
-    summary = [f"{shown} hits"]
+        shown = "No hits"
+    summary = [shown]
     for name in ("year", "month", "lang"):
         if results.facets.get(name):
             summary.append(f"{name}: {_join_counts(results.facets[name])}")

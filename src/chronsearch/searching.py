@@ -51,8 +51,9 @@ Match = Literal["all", "any"]
 SIMILAR_TERMS = 12
 # How many of the best matches of each part of a "similar events" query are merged.
 SIMILAR_POOL = 100
-# The fields whose words describe an event, by its language.
-_SIMILAR_FIELDS = {"en": ("stem",), "ja": ("morph",), "cjk": ("bigram",)}
+# The fields whose words describe an event, by its language. Latin words in
+# CJK text (IBM, SDN) are only in the English fields.
+_SIMILAR_FIELDS = {"en": ("stem",), "ja": ("morph", "stem"), "cjk": ("bigram", "stem")}
 
 # A query with at most this many hits gets a "did you mean" when one of its
 # words occurs nowhere in the index.
