@@ -377,21 +377,26 @@ class JanomeTokenizer(_NormalizingTokenizer):
         yield from terms
 
     def _analyse(self, text: str) -> Iterator[tuple[int, str, int, int]]:
-        start = 0
         # Dropped words take no position, so "京都を訪問" is the phrase 京都 訪問.
-        pos = 0
-        for token in _janome().tokenize(text):
-            surface = token.surface
-            end = start + len(surface)
-            base = token.base_form if token.base_form != "*" else surface
-            if (
-                not token.part_of_speech.startswith(_DROPPED_POS)
-                and base not in JAPANESE_STOP_WORDS
-                and has_cjk(surface)
-            ):
-                yield pos, base, start, end
-                pos += 1
-            start = end
+        for pos, (_, base, start, end) in enumerate(japanese_tokens(text)):
+            yield pos, base, start, end
+
+
+def japanese_tokens(text: str) -> Iterator[tuple[str, str, int, int]]:
+    """(surface, base form, start, end) of each word of ``text`` (normalized) that the
+    Japanese analyzer keeps: content words holding a CJK character, less stop words."""
+    start = 0
+    for token in _janome().tokenize(text):
+        surface = token.surface
+        end = start + len(surface)
+        base = token.base_form if token.base_form != "*" else surface
+        if (
+            not token.part_of_speech.startswith(_DROPPED_POS)
+            and base not in JAPANESE_STOP_WORDS
+            and has_cjk(surface)
+        ):
+            yield surface, base, start, end
+        start = end
 
 
 class CjkNgramTokenizer(_NormalizingTokenizer):

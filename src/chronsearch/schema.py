@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from janome import __version__ as janome_version  # only the version module, not the tokenizer
 from whoosh.codec.whoosh3 import W3Codec, W3PerDocReader
 from whoosh.columns import RefBytesColumn

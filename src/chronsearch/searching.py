@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import copy
 import math
-import weakref
 import re
 import time
 import unicodedata
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +34,7 @@ from whoosh.collectors import FilterCollector, TopCollector
 from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.searching import Searcher
 
-from chronsearch.analysis import _DROPPED_POS, JAPANESE_STOP_WORDS, _janome, cache_file_name, has_cjk, janome_cache
+from chronsearch.analysis import cache_file_name, has_cjk, janome_cache, japanese_tokens
 from chronsearch.chronicle import CJK_CHARS, Event
 from chronsearch.columns import Columns, field_lengths
 from chronsearch.errors import ChronsearchError, QuerySyntaxError
@@ -294,18 +295,7 @@ ENGLISH_QUESTION_WORDS = frozenset(
 def japanese_words(text: str) -> list[str]:
     """Surface forms of the words of ``text`` (normalized) that the Japanese analyzer
     keeps, less the question words."""
-    words: list[str] = []
-    for token in _janome().tokenize(text):
-        surface = token.surface
-        base = token.base_form if token.base_form != "*" else surface
-        if (
-            not token.part_of_speech.startswith(_DROPPED_POS)
-            and base not in JAPANESE_STOP_WORDS
-            and base not in QUESTION_WORDS
-            and has_cjk(surface)
-        ):
-            words.append(surface)
-    return words
+    return [surface for surface, base, _, _ in japanese_tokens(text) if base not in QUESTION_WORDS]
 
 
 def query_words(segment: str, *, drop_question_words: bool = True) -> list[str]:
@@ -578,7 +568,7 @@ class ChronicleIndex:
         out; of the rest, the rarer and the more often repeated come first.
         """
         reader = searcher.reader()
-        with janome_cache(Path(self._ix.storage.folder) / cache_file_name(), readonly=True):
+        with self._analysis_cache():
             counts = Counter(token.text for token in searcher.schema[field].analyzer(text, mode="index"))
         n = reader.doc_count_all()
         weights = {
@@ -623,7 +613,7 @@ class ChronicleIndex:
         found_by = self._found_by(expansions, [d for d, _ in page], direct)
         # Highlighting analyses each hit's text again; the index's analysis
         # cache spares running Janome for that.
-        with janome_cache(Path(self._ix.storage.folder) / cache_file_name(), readonly=True):
+        with self._analysis_cache():
             hits = tuple(
                 self._hit(searcher, docnum, score, sequences, found_by.get(docnum, ())) for docnum, score in page
             )
@@ -671,7 +661,7 @@ class ChronicleIndex:
         searcher = self._snapshot
         collector = _TopAndAll(limit=n)
         searcher.search_with_collector(q, FilterCollector(collector, allow=filt) if filt is not None else collector)
-        best = [(hit.docnum, round(hit.score, 4)) for hit in collector.results()]
+        best = _docnums_and_scores(collector.results())
         return collector.matched, best
 
     def _ranked(
@@ -680,12 +670,12 @@ class ChronicleIndex:
         """The best ``n`` matches of ``q``: all of ``direct`` first, when given."""
         searcher = self._snapshot
         if direct is None:
-            return [(hit.docnum, round(hit.score, 4)) for hit in searcher.search(q, limit=n, filter=filt)]
+            return _docnums_and_scores(searcher.search(q, limit=n, filter=filt))
         # An empty set as filter would mean no filter to Whoosh.
-        first = [(hit.docnum, round(hit.score, 4)) for hit in searcher.search(q, limit=n, filter=direct)] if direct else []
+        first = _docnums_and_scores(searcher.search(q, limit=n, filter=direct)) if direct else []
         if len(first) < n:
             rest = searcher.search(q, limit=n - len(first), filter=filt, mask=direct or None)
-            first += [(hit.docnum, round(hit.score, 4)) for hit in rest]
+            first += _docnums_and_scores(rest)
         return first
 
     def _direct_matches(self, query: str, match: Match, filt: wq.Query | None) -> set[int]:
@@ -715,6 +705,11 @@ class ChronicleIndex:
         if self._columns_cache is None or self._columns_cache[0] is not searcher:
             self._columns_cache = (searcher, Columns(searcher.reader()))
         return self._columns_cache[1]
+
+    def _analysis_cache(self) -> AbstractContextManager[Any]:
+        """The index's cache of Janome's analysis, read-only: analysing an indexed
+        text again (for highlights, or an event's key words) then runs no Janome."""
+        return janome_cache(Path(self._ix.storage.folder) / cache_file_name(), readonly=True)
 
     def _glossary(self) -> Glossary:
         written, rows = indexed_glossary(self._ix)
@@ -771,6 +766,11 @@ class _TopAndAll(TopCollector):
     def _collect(self, global_docnum: int, score: float) -> float:
         self.matched.append(global_docnum)
         return super()._collect(global_docnum, score)
+
+
+def _docnums_and_scores(hits: Iterable[Any]) -> list[tuple[int, float | None]]:
+    """(document number, score) of Whoosh hits, scores rounded as results show them."""
+    return [(hit.docnum, round(hit.score, 4)) for hit in hits]
 
 
 def _ms_since(started: float) -> float:
