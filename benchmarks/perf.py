@@ -19,8 +19,8 @@ as one chronicle file per year into ``--work`` (default: ``perf/`` in the bench
 cache, ``$CHRONSEARCH_BENCH_CACHE`` else ``<tmp>/chronsearch-bench``, never the
 project). They are indexed through the real pipeline (``chronsearch.build``) in
 a child process. That index is kept and reused while the chronicle files and the
-code that built it (every ``chronsearch`` module the indexer loaded) are
-unchanged; ``--rebuild`` forces a new one. The same events go into an SQLite
+code that built it (every ``chronsearch`` module the indexer loaded, less those
+that only read an index) are unchanged; ``--rebuild`` forces a new one. The same events go into an SQLite
 FTS5 table (``porter unicode61`` for English, ``trigram`` for Japanese), built
 afresh in every run, in a child process too.
 
@@ -222,14 +222,23 @@ def build_chronsearch(seeds: Path, index: Path) -> dict[str, Any]:
         "events": stats.events_total,
         "errors": list(stats.errors),
         "index_name": index_name(),
-        "code": code_hashes(loaded_modules()),
+        "code": code_hashes(loaded_modules(writing=True)),
         "built_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
 
-def loaded_modules() -> list[str]:
-    """The chronsearch source files this process has imported."""
-    files = {m.__file__ for name, m in list(sys.modules.items()) if name.split(".")[0] == "chronsearch"}
+# Modules that only read an index: a change to them leaves a built index as it was.
+READ_ONLY_MODULES = {"cli", "columns", "matching", "searching", "snippets", "suggest", "watch"}
+
+
+def loaded_modules(*, writing: bool = False) -> list[str]:
+    """The chronsearch source files this process has imported; with ``writing``,
+    only those that can change what an index holds."""
+    files = {
+        m.__file__
+        for name, m in list(sys.modules.items())
+        if name.split(".")[0] == "chronsearch" and not (writing and name.rpartition(".")[2] in READ_ONLY_MODULES)
+    }
     return sorted(f for f in files if f)
 
 

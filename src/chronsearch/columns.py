@@ -12,10 +12,11 @@ block of bytes, and facets become lookups in a Python list.
 
 from __future__ import annotations
 
+import heapq
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN
@@ -46,8 +47,28 @@ class Columns:
             self._values["month0"] = [m if 1 <= m <= 12 else 0 for m in self["month"]]
         return self._values["month0"]
 
-    def chronological_key(self, docnum: int) -> tuple[Any, ...]:
-        return (self["year"][docnum], self.months()[docnum], self["source"][docnum], self["line"][docnum])
+    def select(self, docnums: Iterable[int], where: Mapping[str, Any]) -> list[int]:
+        """Those of ``docnums`` whose columns hold the values in ``where`` (a month: 1-12)."""
+        selected = list(docnums)
+        for name, value in where.items():
+            column = self.months() if name == "month" else self[name]
+            selected = [d for d in selected if column[d] == value]
+        return selected
+
+    def earliest(self, docnums: Iterable[int], n: int) -> list[int]:
+        """The first ``n`` of ``docnums`` in the chronicle's order: by year, month
+        (events without one first), file and line."""
+        if "rank" not in self._values:
+            # Ranking every document once makes each query's share a C-level
+            # heap over integers, instead of a sort by Python tuples.
+            keys = list(zip(self["year"], self.months(), self["source"], self["line"]))
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            rank = [0] * len(order)
+            for position, docnum in enumerate(order):
+                rank[docnum] = position
+            self._values["order"], self._values["rank"] = order, rank
+        order, rank = self._values["order"], self._values["rank"]
+        return [order[r] for r in heapq.nsmallest(n, map(rank.__getitem__, docnums))]
 
     def tally(self, docnums: Iterable[int], names: Iterable[str]) -> dict[str, dict[str, int]]:
         """For each column in ``names``, how many of ``docnums`` hold each value.

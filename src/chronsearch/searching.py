@@ -14,7 +14,9 @@ in every content field at once; ``text:word`` means the same. A blank query (or
 from __future__ import annotations
 
 import copy
+import heapq
 import math
+import operator
 import re
 import time
 import unicodedata
@@ -30,10 +32,11 @@ from whoosh import query as wq
 from whoosh.index import FileIndex
 from whoosh.query import QueryError
 from whoosh.qparser import FuzzyTermPlugin, GtLtPlugin, MultifieldParser, PhrasePlugin, Plugin, syntax
-from whoosh.collectors import FilterCollector, TopCollector
+from whoosh.collectors import UnlimitedCollector
 from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.searching import Searcher
 
+from chronsearch import matching
 from chronsearch.analysis import cache_file_name, has_cjk, janome_cache, japanese_tokens
 from chronsearch.chronicle import CJK_CHARS, Event
 from chronsearch.columns import Columns, field_lengths
@@ -419,14 +422,13 @@ def weighting() -> BM25F:
     return RankingBM25(field_K1=FIELD_K1)
 
 
-def _filter_query(year: int | None, month: int | None, lang: str | None) -> wq.Query | None:
-    parts: list[wq.Query] = []
-    if year is not None:
-        parts.append(wq.NumericRange("year", year, year))
-    if month is not None:
-        parts.append(wq.NumericRange("month", month, month))
-    if lang is not None:
-        parts.append(wq.Term("lang", lang))
+def _where(year: int | None, month: int | None, lang: str | None) -> dict[str, Any]:
+    """The filters that are set, as column values every match must have."""
+    return {name: value for name, value in (("year", year), ("month", month), ("lang", lang)) if value is not None}
+
+
+def _filter_query(where: Mapping[str, Any]) -> wq.Query | None:
+    parts = [wq.Term(name, value) if name == "lang" else wq.NumericRange(name, value, value) for name, value in where.items()]
     return wq.And(parts) if parts else None
 
 
@@ -500,18 +502,18 @@ class ChronicleIndex:
         started = time.perf_counter()
         searcher = self._current_searcher()
         q, expansions = _parse(query, searcher.schema, match=match, glossary=self._glossary() if glossary else None)
-        filt = _filter_query(year, month, lang)
+        where = _where(year, month, lang)
         try:
             # Events the typed words find rank before those only the glossary finds.
-            direct = self._direct_matches(query, match, filt) if expansions else None
+            direct = self._direct_matches(query, match, where) if expansions else None
             results = self._collect(
-                query, q, filt, limit=limit, offset=offset, sort=sort, snippets=snippets, direct=direct,
+                query, q, where, limit=limit, offset=offset, sort=sort, snippets=snippets, direct=direct,
                 expansions=expansions,
             )  # fmt: skip
         except QueryError as exc:  # a query Whoosh accepted but cannot run
             raise QuerySyntaxError(query, str(exc)) from None
         if results.total <= FEW_HITS:
-            results = replace(results, suggestion=self._suggestion(query, match, filt, results.total))
+            results = replace(results, suggestion=self._suggestion(query, match, where, results.total))
         return replace(results, took_ms=_ms_since(started))
 
     def similar(
@@ -541,7 +543,8 @@ class ChronicleIndex:
             (name, other) for name in self._glossary().names_in(event.text) for other in self._glossary().equivalents([name])
         ]
         others = wq.Or([parse_query(_as_phrase(other), searcher.schema) for _, other in expansions])
-        filt = _filter_query(year, month, lang)
+        where = _where(year, month, lang)
+        filt = _filter_query(where)
 
         def ranked(n: int) -> list[tuple[int, float | None]]:
             # Scores of the two queries are not comparable, so each is scaled to its
@@ -555,7 +558,7 @@ class ChronicleIndex:
             return [(d, round(score, 4)) for d, score in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
         results = self._collect(
-            event.id, wq.Or([direct, others]), filt, limit=limit, offset=offset, sort="relevance",
+            event.id, wq.Or([direct, others]), where, limit=limit, offset=offset, sort="relevance",
             snippets=snippets, expansions=tuple(expansions), exclude=docnum, ranked=ranked,
             direct=set(searcher.docs_for_query(direct)),
         )  # fmt: skip
@@ -581,7 +584,7 @@ class ChronicleIndex:
         self,
         query: str,
         q: wq.Query,
-        filt: wq.Query | None,
+        where: Mapping[str, Any],
         *,
         limit: int,
         offset: int,
@@ -592,22 +595,26 @@ class ChronicleIndex:
         exclude: int | None = None,
         ranked: Callable[[int], list[tuple[int, float | None]]] | None = None,
     ) -> SearchResults:
-        """Run ``q`` within ``filt``: one page of hits, and the total and facets of all matches.
+        """Run ``q`` within ``where``: one page of hits, and the total and facets of all matches.
 
         ``direct`` are the matches that need no glossary expansion; they rank
         before the others, unless ``ranked(n)`` gives the best ``n`` itself.
         """
         searcher = self._snapshot
         columns = self._columns(searcher)
+        found = self._matches(q, where)
+        found.pop(exclude, None)
+        n = offset + limit
         best: list[tuple[int, float | None]] = []
-        if sort == "relevance" and limit and ranked is None and direct is None:
-            matched, best = self._scored(q, filt, offset + limit)
+        if sort == "chronological":
+            best = [(docnum, None) for docnum in columns.earliest(found, n)]
+        elif ranked is not None and limit and found:
+            best = ranked(n)
+        elif direct is not None:
+            best = _best({d: s for d, s in found.items() if d in direct}, n)
+            best += _best({d: s for d, s in found.items() if d not in direct}, n - len(best))
         else:
-            matched = [d for d in searcher.docs_for_query(q if filt is None else wq.And([q, filt])) if d != exclude]
-            if sort == "chronological":
-                best = [(docnum, None) for docnum in sorted(matched, key=columns.chronological_key)[: offset + limit]]
-            elif limit and matched:
-                best = ranked(offset + limit) if ranked else self._ranked(q, filt, direct, offset + limit)
+            best = _best(found, n)
         page = best[offset:]
         sequences = query_sequences(q, searcher.reader()) if page and snippets else None
         found_by = self._found_by(expansions, [d for d, _ in page], direct)
@@ -617,12 +624,12 @@ class ChronicleIndex:
             hits = tuple(
                 self._hit(searcher, docnum, score, sequences, found_by.get(docnum, ())) for docnum, score in page
             )
-        facets = columns.tally(matched, ("year", "month", "lang"))
+        facets = columns.tally(found, ("year", "month", "lang"))
         return SearchResults(
-            query=query, total=len(matched), hits=hits, facets=facets, took_ms=0.0, expansions=expansions
+            query=query, total=len(found), hits=hits, facets=facets, took_ms=0.0, expansions=expansions
         )
 
-    def _suggestion(self, query: str, match: Match, filt: wq.Query | None, total: int) -> str | None:
+    def _suggestion(self, query: str, match: Match, where: Mapping[str, Any], total: int) -> str | None:
         """A corrected ``query`` that finds more than ``total`` events, or None."""
         searcher = self._snapshot
         reader = searcher.reader()
@@ -633,9 +640,9 @@ class ChronicleIndex:
             except QuerySyntaxError:
                 return None
 
-        def count(text: str, filt: wq.Query | None = None) -> int:
+        def count(text: str, where: Mapping[str, Any] | None = None) -> int:
             q = parse(text)
-            return 0 if q is None else sum(1 for _ in searcher.docs_for_query(q if filt is None else wq.And([q, filt])))
+            return 0 if q is None else len(self._matches(q, where or {}))
 
         def candidates(word: str, edits: int) -> list[tuple[str, int]]:
             field = "morph" if has_cjk(word) else "word"
@@ -654,34 +661,23 @@ class ChronicleIndex:
             return q is None or q is wq.NullQuery or count(word) > 0
 
         better = suggest(query, known=known, candidates=candidates)
-        return better if better is not None and count(better, filt) > total else None
+        return better if better is not None and count(better, where) > total else None
 
-    def _scored(self, q: wq.Query, filt: wq.Query | None, n: int) -> tuple[list[int], list[tuple[int, float | None]]]:
-        """Every match of ``q`` within ``filt``, and the best ``n`` by score, from one pass."""
+    def _matches(self, q: wq.Query, where: Mapping[str, Any]) -> dict[int, float]:
+        """Every match of ``q`` with the column values in ``where``, and its score."""
         searcher = self._snapshot
-        collector = _TopAndAll(limit=n)
-        searcher.search_with_collector(q, FilterCollector(collector, allow=filt) if filt is not None else collector)
-        best = _docnums_and_scores(collector.results())
-        return collector.matched, best
+        try:
+            found = matching.scores(searcher, q)
+        except matching.Unsupported:
+            collector = UnlimitedCollector()
+            searcher.search_with_collector(q, collector)
+            found = {docnum: score for score, docnum in collector.items}
+        if where:
+            found = {docnum: found[docnum] for docnum in self._columns(searcher).select(found, where)}
+        return found
 
-    def _ranked(
-        self, q: wq.Query, filt: wq.Query | None, direct: set[int] | None, n: int
-    ) -> list[tuple[int, float | None]]:
-        """The best ``n`` matches of ``q``: all of ``direct`` first, when given."""
-        searcher = self._snapshot
-        if direct is None:
-            return _docnums_and_scores(searcher.search(q, limit=n, filter=filt))
-        # An empty set as filter would mean no filter to Whoosh.
-        first = _docnums_and_scores(searcher.search(q, limit=n, filter=direct)) if direct else []
-        if len(first) < n:
-            rest = searcher.search(q, limit=n - len(first), filter=filt, mask=direct or None)
-            first += _docnums_and_scores(rest)
-        return first
-
-    def _direct_matches(self, query: str, match: Match, filt: wq.Query | None) -> set[int]:
-        searcher = self._snapshot
-        q = parse_query(query, searcher.schema, match=match)
-        return set(searcher.docs_for_query(q if filt is None else wq.And([q, filt])))
+    def _direct_matches(self, query: str, match: Match, where: Mapping[str, Any]) -> set[int]:
+        return set(self._matches(parse_query(query, self._snapshot.schema, match=match), where))
 
     def _found_by(
         self, expansions: tuple[tuple[str, str], ...], docnums: list[int], direct: set[int] | None
@@ -750,27 +746,13 @@ class ChronicleIndex:
         return IndexStats(events=len(docnums), **counts)
 
 
-class _TopAndAll(TopCollector):
-    """Whoosh's top-N collector that also keeps every match, so that the page, the
-    total and the facets come from one pass over the postings.
-
-    It scores every match: no skipping of blocks, and no replacing the matcher
-    with one that drops the parts of the query too weak to reach the top N
-    (both lose matches from the count).
-    """
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit=limit, usequality=False, replace=0)
-        self.matched: list[int] = []
-
-    def _collect(self, global_docnum: int, score: float) -> float:
-        self.matched.append(global_docnum)
-        return super()._collect(global_docnum, score)
-
-
-def _docnums_and_scores(hits: Iterable[Any]) -> list[tuple[int, float | None]]:
-    """(document number, score) of Whoosh hits, scores rounded as results show them."""
-    return [(hit.docnum, round(hit.score, 4)) for hit in hits]
+def _best(found: Mapping[int, float], n: int) -> list[tuple[int, float | None]]:
+    """The ``n`` best (document number, score) of ``found``, scores rounded as results
+    show them; of equal scores the lower document number first, as in Whoosh."""
+    if n <= 0:
+        return []
+    best = heapq.nlargest(n, zip(found.values(), map(operator.neg, found)))
+    return [(-negated, round(score, 4)) for score, negated in best]
 
 
 def _ms_since(started: float) -> float:
