@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +17,7 @@ from chronsearch.matching import Unsupported, scores
 from chronsearch.searching import parse_query
 
 from .conftest import SEEDS
+from .corpus import write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,9 @@ TYPED = [
     "zone park",
     "zone OR park",
     "zone NOT park",
+    "NOT zone",
+    "NOT zone NOT IBM",
+    "the NOT zone",
     "(zone OR software) AND NOT IBM",
     '"high-tech zone"',
     '"software park"',
@@ -182,3 +185,76 @@ def test_earliest_is_the_start_of_the_chronological_order(edited_index: Chronicl
         return (columns["year"][docnum], columns.months()[docnum], columns["source"][docnum], columns["line"][docnum])
 
     assert columns.earliest(docnums, n) == sorted(docnums, key=key)[:n]
+
+
+@pytest.fixture(scope="module")
+def long_lists_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChronicleIndex]:
+    """Postings of many blocks (Whoosh writes 128 postings a block), in two
+    segments, with deletions: where an AND skips blocks."""
+    root = tmp_path_factory.mktemp("long-lists")
+    seeds, index = root / "seeds", root / "index"
+    write_corpus(seeds, files=6, events=300)
+    update(seeds, index)
+    for path in sorted(seeds.iterdir())[:2]:
+        path.unlink()
+    write_corpus(root / "edited", files=2, events=300, version=1)
+    for path in (root / "edited").iterdir():
+        path.rename(seeds / path.name)
+    update(seeds, index)
+    with ChronicleIndex.open(index) as ix:
+        yield ix
+
+
+def test_long_postings_span_blocks_and_segments(long_lists_index: ChronicleIndex):
+    searcher = searcher_of(long_lists_index)
+    assert len(searcher.leaf_searchers()) >= 2
+    assert searcher.doc_frequency("stem", "zone") > 3 * 128
+
+
+NUMBERED = ["17 zone", "17 AND Dalian AND NOT 3", '"high-tech zone" 250', "ハイテク産業区 12", "1 OR 250", "299 NOT zone"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.one_of(
+        st.sampled_from(NUMBERED),
+        st.lists(st.sampled_from(["zone", "Dalian", "version", "0", "1", "ハイテク産業区", "企業"]) | st.integers(0, 299).map(str),
+                 min_size=2, max_size=4).map(" ".join),
+    ),
+    match=st.sampled_from(["all", "any"]),
+)  # fmt: skip
+def test_rare_and_common_words_together_match_as_whoosh_does(long_lists_index: ChronicleIndex, text: str, match: str):
+    searcher = searcher_of(long_lists_index)
+    assert_same_as_whoosh(searcher, parse_query(text, searcher.schema, match=match))
+
+
+def top(found: dict[int, float], n: int) -> list[tuple[int, float]]:
+    """The ``n`` best, as a search ranks them: by score, then by document number."""
+    return sorted(found.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_best_are_exact_when_only_the_best_are_asked_for(
+    long_lists_index: ChronicleIndex, edited_index: ChronicleIndex, data: st.DataObject
+):
+    ix = data.draw(st.sampled_from([long_lists_index, edited_index]))
+    searcher = searcher_of(ix)
+    if ix is long_lists_index:
+        words = st.sampled_from(["zone", "Dalian", "high-tech", "company", "ハイテク産業区", "企業"]) | st.integers(0, 299).map(str)
+    else:
+        words = st.sampled_from(WORDS)
+    text = " ".join(data.draw(st.lists(words, min_size=2, max_size=5)))
+    n = data.draw(st.integers(0, 30))
+    odd = data.draw(st.booleans())
+    keep = (lambda docnum: docnum % 2 == 1) if odd else None
+    q = parse_query(text, searcher.schema, match="any")
+    exact = scores(searcher, q, keep=keep)
+    pruned = scores(searcher, q, best=n, keep=keep)
+    assert pruned.keys() == exact.keys()
+    # The same scores in the same order (events of equal score may trade places),
+    # each exact for its event; every other score at most the exact one.
+    best = top(pruned, n)
+    assert [score for _, score in best] == pytest.approx([score for _, score in top(exact, n)], rel=1e-9)
+    assert [score for _, score in best] == pytest.approx([exact[d] for d, _ in best], rel=1e-9)
+    assert all(pruned[d] <= exact[d] * (1 + 1e-9) for d in exact)

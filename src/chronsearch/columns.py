@@ -26,6 +26,8 @@ from whoosh.util.numeric import byte_to_length
 __all__ = ["Columns", "NAMES", "field_lengths"]
 
 NAMES = ("year", "month", "lang", "source", "line")
+# How many filters' sets of documents a reader keeps (the most recent).
+HAVING_CACHED = 16
 
 
 class Columns:
@@ -34,6 +36,7 @@ class Columns:
     def __init__(self, reader: Any) -> None:
         self._reader = reader
         self._values: dict[str, Sequence[Any]] = {}
+        self._having: dict[tuple[tuple[str, Any], ...], frozenset[int]] = {}
 
     def __getitem__(self, name: str) -> Sequence[Any]:
         """Every document's value of column ``name``, by document number."""
@@ -47,13 +50,18 @@ class Columns:
             self._values["month0"] = [m if 1 <= m <= 12 else 0 for m in self["month"]]
         return self._values["month0"]
 
-    def select(self, docnums: Iterable[int], where: Mapping[str, Any]) -> list[int]:
-        """Those of ``docnums`` whose columns hold the values in ``where`` (a month: 1-12)."""
-        selected = list(docnums)
-        for name, value in where.items():
-            column = self.months() if name == "month" else self[name]
-            selected = [d for d in selected if column[d] == value]
-        return selected
+    def having(self, where: Mapping[str, Any]) -> frozenset[int]:
+        """The documents whose columns hold the values in ``where`` (a month: 1-12)."""
+        key = tuple(sorted(where.items()))
+        if key not in self._having:
+            selected: Iterable[int] = range(len(self["year"]))
+            for name, value in where.items():
+                column = self.months() if name == "month" else self[name]
+                selected = [d for d in selected if column[d] == value]
+            if len(self._having) >= HAVING_CACHED:
+                del self._having[next(iter(self._having))]
+            self._having[key] = frozenset(selected)
+        return self._having[key]
 
     def earliest(self, docnums: Iterable[int], n: int) -> list[int]:
         """The first ``n`` of ``docnums`` in the chronicle's order: by year, month
@@ -151,4 +159,4 @@ def field_lengths(segment_reader: Any, field: str) -> list[int] | None:
         return None
     count = segment_reader.doc_count_all()
     codes = _read_array(column._dbfile, column._basepos, column._typecode, column._count)
-    return [_LENGTH_OF_BYTE[code] for code in codes] + [1] * (count - len(codes))
+    return list(map(_LENGTH_OF_BYTE.__getitem__, codes)) + [1] * (count - len(codes))

@@ -22,7 +22,7 @@ import time
 import unicodedata
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -428,7 +428,10 @@ def _where(year: int | None, month: int | None, lang: str | None) -> dict[str, A
 
 
 def _filter_query(where: Mapping[str, Any]) -> wq.Query | None:
-    parts = [wq.Term(name, value) if name == "lang" else wq.NumericRange(name, value, value) for name, value in where.items()]
+    """``where`` as a Whoosh query, for the searches that Whoosh runs itself."""
+    parts = [
+        wq.Term(name, value) if name == "lang" else wq.NumericRange(name, value, value) for name, value in where.items()
+    ]
     return wq.And(parts) if parts else None
 
 
@@ -602,14 +605,16 @@ class ChronicleIndex:
         """
         searcher = self._snapshot
         columns = self._columns(searcher)
-        found = self._matches(q, where)
-        found.pop(exclude, None)
         n = offset + limit
+        # Only the page needs exact scores, when nothing else reorders the matches.
+        exact = n if sort == "relevance" and ranked is None and direct is None else None
+        found = self._matches(q, where, best=exact)
+        found.pop(exclude, None)
         best: list[tuple[int, float | None]] = []
         if sort == "chronological":
             best = [(docnum, None) for docnum in columns.earliest(found, n)]
-        elif ranked is not None and limit and found:
-            best = ranked(n)
+        elif ranked is not None:
+            best = ranked(n) if limit and found else []
         elif direct is not None:
             best = _best({d: s for d, s in found.items() if d in direct}, n)
             best += _best({d: s for d, s in found.items() if d not in direct}, n - len(best))
@@ -663,18 +668,17 @@ class ChronicleIndex:
         better = suggest(query, known=known, candidates=candidates)
         return better if better is not None and count(better, where) > total else None
 
-    def _matches(self, q: wq.Query, where: Mapping[str, Any]) -> dict[int, float]:
-        """Every match of ``q`` with the column values in ``where``, and its score."""
+    def _matches(self, q: wq.Query, where: Mapping[str, Any], best: int | None = None) -> dict[int, float]:
+        """Every match of ``q`` with the column values in ``where``, and its score
+        (exact for the ``best`` best at least, as :func:`matching.scores` says)."""
         searcher = self._snapshot
+        allowed = self._columns(searcher).having(where) if where else None
         try:
-            found = matching.scores(searcher, q)
+            return matching.scores(searcher, q, best=best, keep=None if allowed is None else allowed.__contains__)
         except matching.Unsupported:
             collector = UnlimitedCollector()
             searcher.search_with_collector(q, collector)
-            found = {docnum: score for score, docnum in collector.items}
-        if where:
-            found = {docnum: found[docnum] for docnum in self._columns(searcher).select(found, where)}
-        return found
+            return {d: score for score, d in collector.items if allowed is None or d in allowed}
 
     def _direct_matches(self, query: str, match: Match, where: Mapping[str, Any]) -> set[int]:
         return set(self._matches(parse_query(query, self._snapshot.schema, match=match), where))
