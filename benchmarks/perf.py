@@ -45,8 +45,9 @@ Each query runs ``--repeat`` times (the median counts) after one warm-up query
 per category; the table gives p50 and p95 over the queries. Cold-process
 latency runs ``chronsearch search QUERY --no-refresh --index ... --seeds ...`` in a
 fresh process against the ``sqlite3`` CLI running the same FTS5 query (top 10
-and facet counts) on the same events, on the repo's seeds and on each corpus.
-Peak RSS comes from ``/proc`` (VmHWM) for the child processes, and from GNU
+and facet counts) on the same events, on the repo's seeds and on each corpus,
+after one run that leaves Python's compiled modules in place (as a user's
+installation has them, even where ``PYTHONDONTWRITEBYTECODE`` is set). Peak RSS comes from ``/proc`` (VmHWM) for the child processes, and from GNU
 ``time`` for the CLIs.
 
 Hit counts are compared query by query. English words may differ a little by
@@ -82,7 +83,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -142,10 +143,10 @@ class Measured:
     stderr: str
 
 
-def run_measured(cmd: Sequence[str], *, check: bool = True) -> Measured:
+def run_measured(cmd: Sequence[str], *, check: bool = True, env: Mapping[str, str] | None = None) -> Measured:
     """Run ``cmd`` to the end; its wall time and output."""
     started = time.perf_counter()
-    done = subprocess.run(list(cmd), capture_output=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(list(cmd), capture_output=True, stdin=subprocess.DEVNULL, env=env)
     seconds = time.perf_counter() - started
     result = Measured(seconds, done.returncode, done.stdout.decode(), done.stderr.decode())
     if check and result.returncode != 0:
@@ -170,7 +171,7 @@ def own_peak_rss_mb() -> float:
 GNU_TIME = shutil.which("time")  # the program, not the shell keyword
 
 
-def peak_rss_mb(cmd: Sequence[str]) -> float | None:
+def peak_rss_mb(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> float | None:
     """Peak RSS of ``cmd`` (for programs that cannot report their own), via GNU time.
 
     time is small, so the child it forks inherits no large peak (see
@@ -180,7 +181,7 @@ def peak_rss_mb(cmd: Sequence[str]) -> float | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rss"
-        done = subprocess.run([GNU_TIME, "-f", "%M", "-o", str(out), *cmd], capture_output=True)
+        done = subprocess.run([GNU_TIME, "-f", "%M", "-o", str(out), *cmd], capture_output=True, env=env)
         if done.returncode not in (0, 1) or not out.exists():
             return None
         return int(out.read_text().split()[-1]) / 1024
@@ -624,15 +625,22 @@ def time_queries(engine: str, path: Path, queries: dict[str, list[Query]], args:
 # --- cold processes -------------------------------------------------------------
 
 
+# A new process as a user's: Python keeps compiled modules. Under
+# PYTHONDONTWRITEBYTECODE (some CI and sandbox setups) every process would
+# compile chronsearch's modules again, about 60 ms.
+USER_ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
 def cold_chronsearch(index: Path, seeds: Path, query: str, repeat: int) -> dict[str, float]:
     """Median wall time of a new ``chronsearch search`` process, and its RSS."""
     cmd = [sys.executable, "-m", "chronsearch", "search", query, "--no-refresh", "--index", str(index),
            "--seeds", str(seeds), "--limit", str(LIMIT)]  # fmt: skip
-    runs = [run_measured(cmd, check=False) for _ in range(repeat)]
+    run_measured(cmd, check=False, env=USER_ENV)  # compiles what is not compiled yet
+    runs = [run_measured(cmd, check=False, env=USER_ENV) for _ in range(repeat)]
     bad = [r for r in runs if r.returncode not in (0, 1)]  # 1: nothing found
     if bad:
         raise SystemExit(f"chronsearch search {query!r} failed:\n{bad[0].stderr[-2000:]}")
-    return {"ms": statistics.median(r.seconds for r in runs) * 1000, "max_rss_mb": peak_rss_mb(cmd)}
+    return {"ms": statistics.median(r.seconds for r in runs) * 1000, "max_rss_mb": peak_rss_mb(cmd, USER_ENV)}
 
 
 def cold_sqlite(db: Path, match: str, repeat: int) -> dict[str, float]:
