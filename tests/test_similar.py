@@ -25,8 +25,9 @@ def test_events_sharing_telling_words_come_first(ix: ChronicleIndex) -> None:
     assert f"{EN}:23" in refs(ix.similar(f"{EN}:7", limit=3))
     # Both are Start-up Workshop.
     assert refs(ix.similar(f"{EN}:11", limit=1)) == [f"{EN}:65"]
-    # Latin names in Japanese text count: both of these name IBM.
-    assert f"{JA}:102" in refs(ix.similar(f"{JA}:56", limit=2))
+    # Latin names in Japanese text count: both of these name IBM (twice in 56,
+    # so it weighs most in its query).
+    assert refs(ix.similar(f"{JA}:56", limit=1)) == [f"{JA}:102"]
 
 
 def test_across_languages_through_the_glossary(ix: ChronicleIndex) -> None:

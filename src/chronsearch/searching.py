@@ -581,7 +581,9 @@ class ChronicleIndex:
             term: tf * math.log(n / df) for term, tf in counts.items() if (df := reader.doc_frequency(field, term)) >= 2
         }
         best = sorted(weights, key=lambda term: (-weights[term], term))[:SIMILAR_TERMS]
-        return [wq.Term(field, term) for term in best]
+        # Each word weighs in the query by its weight in the event, relative to
+        # the heaviest (Elasticsearch's more_like_this with boost_terms).
+        return [wq.Term(field, term, boost=weights[term] / weights[best[0]]) for term in best]
 
     def _collect(
         self,
