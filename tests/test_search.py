@@ -660,3 +660,14 @@ def test_bulk_field_lengths_give_the_same_scores(ix: ChronicleIndex, query: str)
         theirs = plain.search(parse_query(query, plain.schema), limit=100)
         expected = [(plain.stored_fields(hit.docnum)["id"], round(hit.score, 4)) for hit in theirs]
     assert [(hit.id, hit.score) for hit in ours.hits] == expected
+
+
+def test_every_month_filter_counts_what_stats_count(ix: ChronicleIndex):
+    # More months than a reader keeps filters for: older ones are made again.
+    stats = ix.stats()
+    assert len(stats.month) > 8
+    for _ in range(2):
+        for key, count in stats.month.items():
+            year, month = map(int, key.split("-"))
+            assert ix.search("", year=year, month=month, limit=0).total == count
+            assert ix.search("", year=year, month=month, lang="ja", limit=0).total <= count
