@@ -30,6 +30,7 @@ import pickle
 import zlib
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable
+from functools import reduce
 from itertools import accumulate
 from typing import Any
 
@@ -142,10 +143,7 @@ class _Segment:
         terms = [self._bytes(q.fieldname, word) for word in q.words]
         if any(term is None for term in terms):
             return {}
-        parts = [self._term_scores(q.fieldname, term, None) for term in terms]
-        first, rest = parts[0], parts[1:]
-        bound = {d: s + sum(part.get(d, 0.0) for part in rest) for d, s in first.items() if all(d in part for part in rest)}
-        return _boosted(bound, q.boost)
+        return _boosted(reduce(_summed, [self._term_scores(q.fieldname, term, None) for term in terms]), q.boost)
 
     def evaluate(self, q: wq.Query, within: Within = None) -> Scores:
         """The matches of ``q``, only those in ``within`` when it is given."""
@@ -183,7 +181,7 @@ class _Segment:
         found: Scores | None = None
         for sub in positive:
             part = self.evaluate(sub, within if found is None else found.keys())
-            found = part if found is None else {d: s + part[d] for d, s in found.items() if d in part}
+            found = part if found is None else _summed(found, part)
             if not found:
                 return {}
         assert found is not None
@@ -215,7 +213,7 @@ class _Segment:
         for i in order:
             ids, weights, values = self._read(q.fieldname, terms[i], within if scores is None else scores.keys())
             part = self._scored(q.fieldname, terms[i], ids, weights)
-            scores = part if scores is None else {d: s + part[d] for d, s in scores.items() if d in part}
+            scores = part if scores is None else _summed(scores, part)
             positions[i] = dict(zip(ids, values))
             if not scores:
                 return {}
@@ -326,6 +324,11 @@ def _boosted(found: Scores, boost: float) -> Scores:
     if boost == 1.0:
         return found
     return {d: s * boost for d, s in found.items()}
+
+
+def _summed(found: Scores, part: Scores) -> Scores:
+    """The events in both, each with the sum of its two scores."""
+    return {d: s + part[d] for d, s in found.items() if d in part}
 
 
 def _union(parts: Iterable[Scores]) -> Scores:

@@ -427,14 +427,6 @@ def _where(year: int | None, month: int | None, lang: str | None) -> dict[str, A
     return {name: value for name, value in (("year", year), ("month", month), ("lang", lang)) if value is not None}
 
 
-def _filter_query(where: Mapping[str, Any]) -> wq.Query | None:
-    """``where`` as a Whoosh query, for the searches that Whoosh runs itself."""
-    parts = [
-        wq.Term(name, value) if name == "lang" else wq.NumericRange(name, value, value) for name, value in where.items()
-    ]
-    return wq.And(parts) if parts else None
-
-
 class ChronicleIndex:
     """An open chronicle index. Use :meth:`open`; close it, or use it as a context manager."""
 
@@ -532,8 +524,8 @@ class ChronicleIndex:
     ) -> SearchResults:
         """The events most like event ``ref`` (an id or ``source:line``), best first.
 
-        "Like" means sharing its most telling words (by how rare they are in the
-        index); names in the glossary also bring in events that use their
+        "Like" means sharing its most telling words (by how often the event uses
+        them and how rare they are in the index); names in the glossary also bring in events that use their
         equivalents, in the other language. ``query`` of the result is ``ref``'s id.
         """
         started = time.perf_counter()
@@ -547,23 +539,24 @@ class ChronicleIndex:
         ]
         others = wq.Or([parse_query(_as_phrase(other), searcher.schema) for _, other in expansions])
         where = _where(year, month, lang)
-        filt = _filter_query(where)
 
         def ranked(n: int) -> list[tuple[int, float | None]]:
             # Scores of the two queries are not comparable, so each is scaled to its
             # best match; the best glossary-only match counts half a direct one.
             scores: Counter[int] = Counter()
             for part, weight in ((direct, 1.0), (others, EXPANSION_BOOST)):
-                hits = searcher.search(part, limit=max(n, SIMILAR_POOL), filter=filt, mask={docnum})
-                best = max((hit.score for hit in hits), default=0) or 1
-                for hit in hits:
-                    scores[hit.docnum] += weight * hit.score / best
-            return [(d, round(score, 4)) for d, score in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+                found = self._matches(part, where)
+                found.pop(docnum, None)
+                top = _top(found, max(n, SIMILAR_POOL))
+                best = top[0][1] if top and top[0][1] else 1
+                for d, score in top:
+                    scores[d] += weight * score / best
+            return _best(scores, n)
 
         results = self._collect(
             event.id, wq.Or([direct, others]), where, limit=limit, offset=offset, sort="relevance",
             snippets=snippets, expansions=tuple(expansions), exclude=docnum, ranked=ranked,
-            direct=set(searcher.docs_for_query(direct)),
+            direct=set(self._matches(direct, {})),
         )  # fmt: skip
         return replace(results, took_ms=_ms_since(started))
 
@@ -752,13 +745,17 @@ class ChronicleIndex:
         return IndexStats(events=len(docnums), **counts)
 
 
-def _best(found: Mapping[int, float], n: int) -> list[tuple[int, float | None]]:
-    """The ``n`` best (document number, score) of ``found``, scores rounded as results
-    show them; of equal scores the lower document number first, as in Whoosh."""
+def _top(found: Mapping[int, float], n: int) -> list[tuple[int, float]]:
+    """The ``n`` best (document number, score) of ``found``; of equal scores the
+    lower document number first, as in Whoosh."""
     if n <= 0:
         return []
-    best = heapq.nlargest(n, zip(found.values(), map(operator.neg, found)))
-    return [(-negated, round(score, 4)) for score, negated in best]
+    return [(-negated, score) for score, negated in heapq.nlargest(n, zip(found.values(), map(operator.neg, found)))]
+
+
+def _best(found: Mapping[int, float], n: int) -> list[tuple[int, float | None]]:
+    """:func:`_top`, with scores rounded as results show them."""
+    return [(docnum, round(score, 4)) for docnum, score in _top(found, n)]
 
 
 def _ms_since(started: float) -> float:
