@@ -4,10 +4,11 @@ Whoosh walks a query's postings one document at a time, through a tree of
 matcher objects, at about 5 µs a match in Python. A search needs every match
 anyway, because its total and facets count them all. So for the queries people
 type (words, phrases, AND, OR and NOT over the event text, term filters, and
-``*`` for every event) this module reads each term's postings in one piece,
-unpickles them a block at a time, and combines them as ``{document number:
-score}``. An AND starts from its rarest part; the other parts then unpickle only
-the blocks that can hold its matches.
+``*`` for every event) this module reads each term's postings as arrays
+(:mod:`chronsearch.postings`) and combines whole lists with NumPy: sorted
+document numbers and their scores. An AND starts from its rarest part; the
+other parts then read only the blocks that can hold its matches. A phrase
+matches where its words' positions, shifted by their place in it, meet.
 
 The scores are Whoosh's own. Whoosh's scorer for each term gives the IDF,
 average length and parameters, and the BM25 arithmetic runs in Whoosh's order.
@@ -19,81 +20,105 @@ A query with any other part (ranges, prefixes, fuzzy words) raises
 
     >>> scores(searcher, parse_query("zone AND park", searcher.schema))
     {12: 3.91, 40: 2.57}
+    >>> matches(searcher, parse_query("zone AND park", searcher.schema))
+    Matches(ids=array([12, 40]), scores=array([3.91, 2.57]))
 """
 
 from __future__ import annotations
 
 import heapq
-import io
-import operator
-import pickle
-import zlib
-from bisect import bisect_left
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Iterable, Mapping
 from functools import reduce
-from itertools import accumulate
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC
-from whoosh.formats import Positions
 from whoosh.scoring import BM25FScorer, WeightScorer
 
-__all__ = ["Unsupported", "scores"]
+from chronsearch import postings
+from chronsearch.postings import ArrayPositions
 
-Scores = dict[int, float]
-# The documents a part of a query is asked about, when an AND has narrowed them down.
-Within = Collection[int] | None
+__all__ = ["Matches", "Unsupported", "isin", "matches", "scores"]
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Matching documents, in document-number order, and their scores."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def of(cls, scores: Mapping[int, float]) -> Matches:
+        ids = sorted(scores)
+        return cls(np.array(ids, np.int64), np.array([scores[d] for d in ids], np.float64))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def only(self, mask: np.ndarray) -> Matches:
+        """The matches where ``mask`` (one boolean per match) is true."""
+        return Matches(self.ids[mask], self.scores[mask])
+
+    def top(self, n: int) -> list[tuple[int, float]]:
+        """The ``n`` best (document number, score); of equal scores the lower
+        document number first, as in Whoosh."""
+        return [(-negated, score) for score, negated in _nlargest(n, self.ids, self.scores)]
 
 
 class Unsupported(Exception):
     """The query has a part that only Whoosh's matchers evaluate."""
 
 
-def scores(
-    searcher: Any, q: wq.Query, *, best: int | None = None, keep: Callable[[int], bool] | None = None
-) -> Scores:
+_NONE = Matches(np.zeros(0, np.int64), np.zeros(0))
+
+
+def matches(searcher: Any, q: wq.Query, *, best: int | None = None, keep: np.ndarray | None = None) -> Matches:
     """Every live document of the searcher's commit that matches ``q`` and that
-    ``keep`` (given a document number) keeps, with its score.
+    ``keep`` (a boolean per document number) keeps, with its score.
 
     With ``best``, only the ``best`` highest-scoring matches are sure to carry their
     exact score. The others may carry less, never more, and never enough to rank
     among those: the word pairs that ``match="any"`` adds to an OR are then checked
     only in the events whose score they could lift into the best.
     """
-    found: Scores = {}
+    found = []
     for leaf, offset in searcher.leaf_searchers():
-        deleted = leaf.reader().deleted_docs_set
-        kept = _kept(deleted, keep, offset) if deleted or keep is not None else None
-        local = _Segment(leaf, best, kept).run(q)
-        if not offset and not found:
-            found = local
-        else:
-            found.update((docnum + offset, score) for docnum, score in local.items())
-    return found
+        reader = leaf.reader()
+        size = reader.doc_count_all()
+        kept = None if keep is None else keep[offset : offset + size]
+        if reader.has_deletions():
+            kept = np.ones(size, bool) if kept is None else kept.copy()
+            kept[list(reader.deleted_docs_set)] = False
+        local = _Segment(leaf, size, best, kept).run(q)
+        found.append(local if not offset else Matches(local.ids + offset, local.scores))
+    if len(found) <= 1:
+        return found[0] if found else _NONE
+    return Matches(np.concatenate([m.ids for m in found]), np.concatenate([m.scores for m in found]))
 
 
-def _kept(deleted: frozenset[int], keep: Callable[[int], bool] | None, offset: int) -> Callable[[int], bool]:
-    """Whether a segment keeps one of its documents: live, and kept by ``keep``."""
-    if keep is None:
-        return lambda docnum: docnum not in deleted
-    return lambda docnum: docnum not in deleted and keep(docnum + offset)
+def scores(searcher: Any, q: wq.Query, *, best: int | None = None, keep: np.ndarray | None = None) -> dict[int, float]:
+    """:func:`matches` as ``{document number: score}``."""
+    found = matches(searcher, q, best=best, keep=keep)
+    return dict(zip(found.ids.tolist(), found.scores.tolist()))
 
 
 class _Segment:
     """Evaluates queries over the postings of one segment, in its own document numbers."""
 
-    def __init__(self, searcher: Any, best: int | None, kept: Callable[[int], bool] | None) -> None:
+    def __init__(self, searcher: Any, size: int, best: int | None, kept: np.ndarray | None) -> None:
         self.searcher = searcher
         self.reader = searcher.reader()
+        self.size = size
         self.best = best
         self.kept = kept
         # The scores of terms read whole: a query can name a term more than
         # once (the word pairs of match="any" repeat every word).
-        self._whole_scores: dict[tuple[str, bytes], Scores] = {}
+        self._whole_scores: dict[tuple[str, bytes], Matches] = {}
 
-    def run(self, q: wq.Query) -> Scores:
-        """The matches of ``q`` that the segment keeps; see :func:`scores` for ``best``."""
+    def run(self, q: wq.Query) -> Matches:
+        """The matches of ``q`` that the segment keeps; see :func:`matches` for ``best``."""
         if self.best is not None and type(q) is wq.Or and not q.minmatch and not q.scale:
             terms = {(sub.fieldname, sub.text) for sub in q.subqueries if type(sub) is wq.Term}
             pairs = [
@@ -105,10 +130,10 @@ class _Segment:
                 return _boosted(self._best_of_or(q, pairs, self.best), q.boost)
         return self._kept(self.evaluate(q))
 
-    def _kept(self, found: Scores) -> Scores:
-        return found if self.kept is None else {d: s for d, s in found.items() if self.kept(d)}
+    def _kept(self, found: Matches) -> Matches:
+        return found if self.kept is None else found.only(self.kept[found.ids])
 
-    def _best_of_or(self, q: wq.Or, pairs: list[wq.Phrase], n: int) -> Scores:
+    def _best_of_or(self, q: wq.Or, pairs: list[wq.Phrase], n: int) -> Matches:
         """An OR whose phrases add no matches, only score (each holds one of its
         terms): every match, exactly scored where it could rank in the best ``n``.
 
@@ -116,40 +141,43 @@ class _Segment:
         words can gain at most that. Events are checked in the order of what
         they could reach, until that is below the ``n``-th best exact score.
         """
-        found = self._kept(_union([self.evaluate(sub) for sub in q.subqueries if not any(sub is p for p in pairs)]))
-        reach = dict(found)
-        open_: set[int] = set()  # events whose score is not known yet
-        for pair in pairs:
-            for d, gain in self._phrase_bound(pair).items():
-                if d in reach:
-                    reach[d] += gain
-                    open_.add(d)
-        exact = heapq.nlargest(n, ((s, -d) for d, s in found.items() if d not in open_))
-        pending = sorted(zip(map(reach.__getitem__, open_), map(operator.neg, open_)), reverse=True)
+        found = self._kept(self._union([self.evaluate(sub) for sub in q.subqueries if not any(sub is p for p in pairs)]))
+        bound = _within(self._union([self._phrase_bound(pair) for pair in pairs]), found.ids)
+        at = np.searchsorted(found.ids, bound.ids)
+        scores = found.scores.copy()
+        reach = found.scores.copy()
+        reach[at] += bound.scores
+        is_open = np.zeros(len(found.ids), bool)  # events whose score is not known yet
+        is_open[at] = True
+        settled = np.flatnonzero(~is_open)
+        exact = _nlargest(n, found.ids[settled], scores[settled])
+        # Open events by what they could reach, best first (of equal, the lower number).
+        pending = np.flatnonzero(is_open)
+        pending = pending[np.lexsort((found.ids[pending], -reach[pending]))]
         start, size = 0, max(4 * n, 64)
         while start < len(pending) and n:
-            if len(exact) >= n and pending[start] < exact[-1]:
+            first = pending[start]
+            if len(exact) >= n and (reach[first], -found.ids[first]) < exact[-1]:
                 break
-            batch = {-negated for _, negated in pending[start : start + size]}
+            batch = np.sort(pending[start : start + size])
             start, size = start + size, 2 * size
-            gains = _union([self._phrase(pair, batch) for pair in pairs])
-            for d in batch:
-                found[d] += gains.get(d, 0.0)
-            exact = heapq.nlargest(n, exact + [(found[d], -d) for d in batch])
-        return found
+            gains = self._union([self._phrase(pair, found.ids[batch]) for pair in pairs])
+            scores[np.searchsorted(found.ids, gains.ids)] += gains.scores
+            exact = heapq.nlargest(n, exact + _nlargest(n, found.ids[batch], scores[batch]))
+        return Matches(found.ids, scores)
 
-    def _phrase_bound(self, q: wq.Phrase) -> Scores:
+    def _phrase_bound(self, q: wq.Phrase) -> Matches:
         """The most phrase ``q`` can score in each event: the sum of its words' scores."""
         terms = [self._bytes(q.fieldname, word) for word in q.words]
         if any(term is None for term in terms):
-            return {}
+            return _NONE
         return _boosted(reduce(_summed, [self._term_scores(q.fieldname, term, None) for term in terms]), q.boost)
 
-    def evaluate(self, q: wq.Query, within: Within = None) -> Scores:
-        """The matches of ``q``, only those in ``within`` when it is given."""
+    def evaluate(self, q: wq.Query, within: np.ndarray | None = None) -> Matches:
+        """The matches of ``q``, only those in ``within`` (sorted document numbers) when it is given."""
         kind = type(q)
-        if q is wq.NullQuery or (within is not None and not within):
-            return {}
+        if q is wq.NullQuery or (within is not None and not len(within)):
+            return _NONE
         if kind is wq.Term:
             return self._term(q, within)
         if kind is wq.Phrase:
@@ -157,20 +185,21 @@ class _Segment:
         if kind is wq.And:
             return self._and(q, within)
         if kind is wq.Or and not q.minmatch and not q.scale:
-            return _boosted(_union([self.evaluate(sub, within) for sub in q.subqueries]), q.boost)
+            return _boosted(self._union([self.evaluate(sub, within) for sub in q.subqueries]), q.boost)
         if kind is wq.Every and q.fieldname in (None, "", "*"):
-            return dict.fromkeys(range(self.reader.doc_count_all()) if within is None else within, q.boost)
+            ids = np.arange(self.size) if within is None else within
+            return Matches(ids, np.full(len(ids), q.boost))
         if kind is wq.Not:  # inside an OR: every event without the words
+            candidates = np.arange(self.size) if within is None else within
             excluded = self.evaluate(q.query, within)
-            candidates = range(self.reader.doc_count_all()) if within is None else within
-            return {d: 1.0 for d in candidates if d not in excluded}
+            ids = candidates[~isin(candidates, excluded.ids)]
+            return Matches(ids, np.ones(len(ids)))
         if kind is wq.AndNot:
             found = self.evaluate(q.a, within)
-            excluded = self.evaluate(q.b, found.keys())
-            return {d: s for d, s in found.items() if d not in excluded}
+            return found.only(~isin(found.ids, self.evaluate(q.b, found.ids).ids))
         raise Unsupported(kind.__name__)
 
-    def _and(self, q: wq.And, within: Within) -> Scores:
+    def _and(self, q: wq.And, within: np.ndarray | None) -> Matches:
         positive = [sub for sub in q.subqueries if not isinstance(sub, wq.Not)]
         negative = [sub for sub in q.subqueries if isinstance(sub, wq.Not)]
         if not positive:  # NOT a NOT b: the first NOT gives the candidates
@@ -178,57 +207,58 @@ class _Segment:
         # The rarest part first: the others then read only the blocks of their
         # postings that hold its matches.
         positive.sort(key=lambda sub: sub.estimate_size(self.reader))
-        found: Scores | None = None
+        found: Matches | None = None
         for sub in positive:
-            part = self.evaluate(sub, within if found is None else found.keys())
+            part = self.evaluate(sub, within if found is None else found.ids)
             found = part if found is None else _summed(found, part)
-            if not found:
-                return {}
+            if not len(found.ids):
+                return _NONE
         assert found is not None
         for sub in negative:
-            excluded = self.evaluate(sub.query, found.keys())
+            found = found.only(~isin(found.ids, self.evaluate(sub.query, found.ids).ids))
             # Whoosh's matcher for NOT scores 1 in every document it lets through.
-            found = {d: s + 1.0 for d, s in found.items() if d not in excluded}
+            found = Matches(found.ids, found.scores + 1.0)
         return _boosted(found, q.boost)
 
-    def _term(self, q: wq.Term, within: Within) -> Scores:
+    def _term(self, q: wq.Term, within: np.ndarray | None) -> Matches:
         term = self._bytes(q.fieldname, q.text)
         if term is None:
-            return {}
+            return _NONE
         return _boosted(self._term_scores(q.fieldname, term, within), q.boost)
 
-    def _phrase(self, q: wq.Phrase, within: Within) -> Scores:
+    def _phrase(self, q: wq.Phrase, within: np.ndarray | None) -> Matches:
         """Documents holding the words at consecutive positions (Whoosh's phrase
         with its default slop of 1); the score is the sum of the words' scores."""
         field = self.reader.schema[q.fieldname] if q.fieldname in self.reader.schema else None
-        if field is None or q.slop != 1 or not q.words or not field.format.supports("positions"):
+        if field is None or q.slop != 1 or not q.words or type(field.format) is not ArrayPositions:
             raise Unsupported("phrase that Whoosh must check")
         terms = [self._bytes(q.fieldname, word) for word in q.words]
         if any(term is None for term in terms):
-            return {}
+            return _NONE
         # Rarest word first, as in an AND.
         order = sorted(range(len(terms)), key=lambda i: self.reader.doc_frequency(q.fieldname, terms[i]))
-        scores: Scores | None = None
-        positions: dict[int, dict[int, Any]] = {}
+        found: Matches | None = None
+        lists: dict[int, postings.Postings] = {}
         for i in order:
-            ids, weights, values = self._read(q.fieldname, terms[i], within if scores is None else scores.keys())
-            part = self._scored(q.fieldname, terms[i], ids, weights)
-            scores = part if scores is None else _summed(scores, part)
-            positions[i] = dict(zip(ids, values))
-            if not scores:
-                return {}
-        assert scores is not None
-        decode = _positions if type(field.format) is Positions else field.format.decode_positions
-        found = {}
-        for docnum, score in scores.items():
-            starts = set(decode(positions[0][docnum]))
-            for i in range(1, len(terms)):
-                starts &= {p - i for p in decode(positions[i][docnum])}
-                if not starts:
-                    break
-            else:
-                found[docnum] = score
-        return _boosted(found, q.boost)
+            lists[i] = self._read(q.fieldname, terms[i], within if found is None else found.ids, positions=True)
+            part = self._scored(q.fieldname, terms[i], lists[i])
+            found = (part if within is None else _within(part, within)) if found is None else _summed(found, part)
+            if not len(found.ids):
+                return _NONE
+        assert found is not None
+        # Each word's (event, position less its place in the phrase); the phrase
+        # starts where all of them meet.
+        starts: np.ndarray | None = None
+        for i in order:
+            words = lists[i]
+            shifted = words.positions - i
+            keep = np.repeat(isin(words.ids, found.ids), words.counts) & (shifted >= 0)
+            keys = (np.repeat(words.ids, words.counts)[keep] << 32) | shifted[keep]  # sorted, as postings are
+            starts = keys if starts is None else starts[isin(starts, keys)]
+            if not len(starts):
+                return _NONE
+        assert starts is not None
+        return _boosted(_within(found, np.unique(starts >> 32)), q.boost)
 
     def _bytes(self, fieldname: str, text: Any) -> bytes | None:
         """The term as the index stores it, or None when the segment has no such term."""
@@ -240,121 +270,86 @@ class _Segment:
             return None
         return term if (fieldname, term) in self.reader else None
 
-    def _term_scores(self, fieldname: str, term: bytes, within: Within) -> Scores:
+    def _term_scores(self, fieldname: str, term: bytes, within: np.ndarray | None) -> Matches:
         """The scores of a term's postings in ``within``, or all."""
         key = (fieldname, term)
         whole = self._whole_scores.get(key)
-        if whole is not None:
-            return whole if within is None else {d: s for d in within if (s := whole.get(d)) is not None}
-        ids, weights, _ = self._read(fieldname, term, within)
-        found = self._scored(fieldname, term, ids, weights)
-        if within is None:
-            self._whole_scores[key] = found
-        return found
+        if whole is None:
+            found = self._scored(fieldname, term, self._read(fieldname, term, within, positions=False))
+            if within is not None:
+                return _within(found, within)
+            whole = self._whole_scores[key] = found
+        return whole if within is None else _within(whole, within)
 
-    def _read(self, fieldname: str, term: bytes, within: Within) -> tuple[list[int], list[float], list[Any]]:
-        """Document numbers, weights and values of a term's postings (those in
-        ``within`` when it is given), deleted documents included."""
+    def _read(self, fieldname: str, term: bytes, within: np.ndarray | None, positions: bool) -> postings.Postings:
+        """A term's postings: whole, or the blocks that can hold ``within``."""
         terms = self.reader._terms
-        info = terms.term_info(fieldname, term)
-        ids: list[int] = []
-        weights: list[float] = []
-        values: list[Any] = []
-        if info.is_inlined():  # a short list kept in the term's entry
-            _keep(within, *info.inlined_postings(), ids, weights, values)
-            return ids, weights, values
-        # The postings are read in one piece and cut into blocks here, by the
-        # layout of Whoosh's W3PostingsWriter (Whoosh is pinned): a header, then
-        # per block its size (negative for the last), a pickled tuple of block
-        # facts, and a pickled tuple of ids (as gaps), weights and values.
-        offset, length = info.extent()
-        if isinstance(length, tuple):  # Whoosh reads it back as struct.unpack's tuple
-            (length,) = length
-        raw = terms._postfile.get(offset, length)
-        if raw[: len(WHOOSH3_HEADER_MAGIC)] != WHOOSH3_HEADER_MAGIC:
-            raise Unsupported("postings in another layout")
-        stream = io.BytesIO(raw)
-        wanted = None if within is None else sorted(within)
-        pos, last, previous_max = len(WHOOSH3_HEADER_MAGIC), False, -1
-        while not last:
-            size = int.from_bytes(raw[pos : pos + 4], "big", signed=True)
-            last, end = size < 0, pos + 4 + abs(size)
-            stream.seek(pos + 4)
-            count, max_id, _, compression, _, _ = pickle.load(stream)
-            data_start, pos = stream.tell(), end
-            if wanted is not None:
-                # A block that holds none of the wanted documents is never unpickled.
-                nxt = bisect_left(wanted, previous_max + 1)
-                if nxt == len(wanted):
-                    break
-                previous_max = max_id
-                if wanted[nxt] > max_id:
-                    continue
-            data = raw[data_start:end]
-            block_ids, block_weights, block_values = pickle.loads(zlib.decompress(data) if compression else data)
-            if block_weights is None:
-                block_weights = (1.0,) * count
-            elif isinstance(block_weights, float):
-                block_weights = (block_weights,) * count
-            if not isinstance(block_values, tuple):  # formats without positions store none
-                block_values = (None,) * count
-            _keep(within, accumulate(block_ids), block_weights, block_values, ids, weights, values)
-        return ids, weights, values
+        if terms.term_info(fieldname, term).is_inlined():
+            raise Unsupported("postings kept in the term's entry")
+        return postings.read(terms, fieldname, term, within, positions)
 
-    def _scored(self, fieldname: str, term: bytes, ids: list[int], weights: list[float]) -> Scores:
+    def _scored(self, fieldname: str, term: bytes, found: postings.Postings) -> Matches:
         scorer = self.searcher.weighting.scorer(self.searcher, fieldname, term)
         if isinstance(scorer, WeightScorer):
-            return dict(zip(ids, weights))
+            return Matches(found.ids, found.weights)
         if not isinstance(scorer, BM25FScorer):
             raise Unsupported(type(scorer).__name__)
-        # Whoosh's bm25(), step for step, with the scorer's own field lengths
-        # (the ranking model reads them in bulk, once per segment).
-        idf, k1, b, avgfl, length = scorer.idf, scorer.K1, scorer.B, scorer.avgfl, scorer.dfl
-        k1_plus_1 = k1 + 1
-        return {d: idf * ((w * k1_plus_1) / (w + k1 * ((1 - b) + b * length(d) / avgfl))) for d, w in zip(ids, weights)}
+        # Whoosh's bm25(), step for step, with the scorer's own field lengths.
+        lengths = getattr(scorer.dfl, "__self__", None)
+        if isinstance(lengths, np.ndarray):  # read in bulk by the ranking model
+            length = lengths[found.ids]
+        else:
+            length = np.fromiter(map(scorer.dfl, found.ids.tolist()), np.float64, len(found.ids))
+        idf, k1, b, avgfl, w = scorer.idf, scorer.K1, scorer.B, scorer.avgfl, found.weights
+        return Matches(found.ids, idf * ((w * (k1 + 1)) / (w + k1 * ((1 - b) + b * length / avgfl))))
+
+    def _union(self, parts: Iterable[Matches]) -> Matches:
+        """The events in any part, each with the sum of its scores."""
+        parts = [part for part in parts if len(part.ids)]
+        if len(parts) <= 1:
+            return parts[0] if parts else _NONE
+        total = np.zeros(self.size)
+        seen = np.zeros(self.size, bool)
+        for part in parts:
+            total[part.ids] += part.scores  # a part names each event once
+            seen[part.ids] = True
+        ids = np.flatnonzero(seen)
+        return Matches(ids, total[ids])
 
 
-def _positions(value: bytes) -> Iterable[int]:
-    """Whoosh's Positions.decode_positions, in C but for the loop: the count of
-    positions, then their gaps pickled without the final STOP opcode."""
-    return accumulate(pickle.loads(value[4:] if value.endswith(b".") else value[4:] + b"."))
+def isin(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Whether each of ``ids`` is one of ``sorted_ids``."""
+    if not len(sorted_ids):
+        return np.zeros(len(ids), bool)
+    at = np.searchsorted(sorted_ids, ids)
+    at[at == len(sorted_ids)] = 0  # past the end: compares with a smaller number
+    return sorted_ids[at] == ids
 
 
-def _boosted(found: Scores, boost: float) -> Scores:
-    if boost == 1.0:
-        return found
-    return {d: s * boost for d, s in found.items()}
+def _within(found: Matches, sorted_ids: np.ndarray) -> Matches:
+    return found.only(isin(found.ids, sorted_ids))
 
 
-def _summed(found: Scores, part: Scores) -> Scores:
+def _boosted(found: Matches, boost: float) -> Matches:
+    return found if boost == 1.0 else Matches(found.ids, found.scores * boost)
+
+
+def _summed(found: Matches, part: Matches) -> Matches:
     """The events in both, each with the sum of its two scores."""
-    return {d: s + part[d] for d, s in found.items() if d in part}
+    if not len(part.ids):
+        return _NONE
+    at = np.searchsorted(part.ids, found.ids)
+    at[at == len(part.ids)] = 0
+    both = part.ids[at] == found.ids
+    return Matches(found.ids[both], found.scores[both] + part.scores[at[both]])
 
 
-def _union(parts: Iterable[Scores]) -> Scores:
-    found: Scores = {}
-    for part in parts:
-        if not found:
-            found = dict(part)
-            continue
-        get = found.get
-        for d, s in part.items():
-            found[d] = get(d, 0.0) + s
-    return found
-
-
-def _keep(
-    within: Within, block_ids: Iterable[int], block_weights: Iterable[float], block_values: Iterable[Any],
-    ids: list[int], weights: list[float], values: list[Any],
-) -> None:  # fmt: skip
-    """Appends the postings of a block, those in ``within`` when it is given."""
-    if within is None:
-        ids += block_ids
-        weights += block_weights
-        values += block_values
-        return
-    for docnum, weight, value in zip(block_ids, block_weights, block_values):
-        if docnum in within:
-            ids.append(docnum)
-            weights.append(weight)
-            values.append(value)
+def _nlargest(n: int, ids: np.ndarray, scores: np.ndarray) -> list[tuple[float, int]]:
+    """The ``n`` best as (score, -document number), best first: of equal scores,
+    the lower document number."""
+    if n <= 0:
+        return []
+    if len(scores) > n:  # all that tie with the n-th best, then the exact order of those
+        candidates = scores >= np.partition(scores, len(scores) - n)[len(scores) - n]
+        ids, scores = ids[candidates], scores[candidates]
+    return heapq.nlargest(n, zip(scores.tolist(), (-ids).tolist()))

@@ -29,11 +29,12 @@ from chronsearch.analysis import (
     ENGLISH_STEMS,
     JAPANESE,
 )
+from chronsearch.postings import BLOCK_LIMIT, ArrayPositions, LeafMatcher, PostingsWriter
 
 __all__ = ["SCHEMA_VERSION", "CONTENT_FIELDS", "FIELD_BOOSTS", "make_schema", "make_codec", "index_name"]
 
 # Bump when a field is added, removed or changes type, or the codec changes.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 FIELD_BOOSTS = {
     "word": 2.0,
@@ -43,6 +44,14 @@ FIELD_BOOSTS = {
     "unigram": 0.5,
 }
 CONTENT_FIELDS = tuple(FIELD_BOOSTS)
+
+
+def _text(analyzer: Any) -> TEXT:
+    # A query word that analyzes to several tokens ("e-commerce", "ハイテク産業区")
+    # must match them adjacent, not anywhere in the event.
+    field = TEXT(analyzer=analyzer, multitoken_query="phrase")
+    field.format = ArrayPositions()
+    return field
 
 
 def make_schema() -> Schema:
@@ -60,13 +69,11 @@ def make_schema() -> Schema:
         source=ID(stored=True, sortable=RefBytesColumn()),
         line=NUMERIC(int, bits=32, shift_step=32, signed=False, stored=True, sortable=True),
         text=STORED(),
-        # A query word that analyzes to several tokens ("e-commerce", "ハイテク産業区")
-        # must match them adjacent, not anywhere in the event.
-        word=TEXT(analyzer=ENGLISH, multitoken_query="phrase"),
-        stem=TEXT(analyzer=ENGLISH_STEMS, multitoken_query="phrase"),
-        morph=TEXT(analyzer=JAPANESE, multitoken_query="phrase"),
-        bigram=TEXT(analyzer=CJK_BIGRAMS, multitoken_query="phrase"),
-        unigram=TEXT(analyzer=CJK_UNIGRAMS, multitoken_query="phrase"),
+        word=_text(ENGLISH),
+        stem=_text(ENGLISH_STEMS),
+        morph=_text(JAPANESE),
+        bigram=_text(CJK_BIGRAMS),
+        unigram=_text(CJK_UNIGRAMS),
     )
 
 
@@ -92,11 +99,21 @@ class _PerDocReader(W3PerDocReader):
 
 
 class _Codec(W3Codec):
+    """Whoosh's format, with postings as arrays (:mod:`chronsearch.postings`)."""
+
     def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
         return _PerDocReader(storage, segment)
 
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> PostingsWriter:
+        return PostingsWriter(dbfile, blocklimit=self._blocklimit, byteids=byteids, compression=0)
+
+    def postings_reader(self, dbfile: Any, terminfo: Any, format_: Any, term: Any = None, scorer: Any = None) -> Any:
+        if terminfo.is_inlined():
+            return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
+        offset, length = terminfo.extent()
+        return LeafMatcher(dbfile, offset, length, format_, term=term, scorer=scorer)
+
 
 def make_codec() -> W3Codec:
-    """How segments are written: Whoosh's format, with postings left uncompressed
-    (zlib cost a fifth of indexing short English events, for a fifth less disk)."""
-    return _Codec(compression=0)
+    """How segments are written and read."""
+    return _Codec(blocklimit=BLOCK_LIMIT)

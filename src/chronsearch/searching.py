@@ -14,9 +14,7 @@ in every content field at once; ``text:word`` means the same. A blank query (or
 from __future__ import annotations
 
 import copy
-import heapq
 import math
-import operator
 import re
 import time
 import unicodedata
@@ -28,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from whoosh import query as wq
 from whoosh.index import FileIndex
 from whoosh.query import QueryError
@@ -395,7 +394,7 @@ class RankingBM25(BM25F):
     def __init__(self, B: float = 0.75, K1: float = 1.2, field_K1: Mapping[str, float] | None = None) -> None:
         super().__init__(B=B, K1=K1)
         self.field_K1 = dict(field_K1 or {})
-        self._lengths: weakref.WeakKeyDictionary[Any, dict[str, list[int] | None]] = weakref.WeakKeyDictionary()
+        self._lengths: weakref.WeakKeyDictionary[Any, dict[str, np.ndarray | None]] = weakref.WeakKeyDictionary()
 
     def idf(self, searcher: Any, fieldname: str, text: bytes) -> float:
         parent = searcher.get_parent()
@@ -413,7 +412,8 @@ class RankingBM25(BM25F):
         if fieldname not in per_field:
             per_field[fieldname] = field_lengths(reader, fieldname)
         if (lengths := per_field[fieldname]) is not None:
-            scorer.dfl = lengths.__getitem__
+            # Bound to the array, which bulk matching reads whole.
+            scorer.dfl = lengths.item
         return scorer
 
 
@@ -546,17 +546,16 @@ class ChronicleIndex:
             scores: Counter[int] = Counter()
             for part, weight in ((direct, 1.0), (others, EXPANSION_BOOST)):
                 found = self._matches(part, where)
-                found.pop(docnum, None)
-                top = _top(found, max(n, SIMILAR_POOL))
+                top = found.only(found.ids != docnum).top(max(n, SIMILAR_POOL))
                 best = top[0][1] if top and top[0][1] else 1
                 for d, score in top:
                     scores[d] += weight * score / best
-            return _best(scores, n)
+            return _rounded(matching.Matches.of(scores).top(n))
 
         results = self._collect(
             event.id, wq.Or([direct, others]), where, limit=limit, offset=offset, sort="relevance",
             snippets=snippets, expansions=tuple(expansions), exclude=docnum, ranked=ranked,
-            direct=set(self._matches(direct, {})),
+            direct=self._matches(direct, {}).ids,
         )  # fmt: skip
         return replace(results, took_ms=_ms_since(started))
 
@@ -588,7 +587,7 @@ class ChronicleIndex:
         offset: int,
         sort: Sort,
         snippets: bool,
-        direct: set[int] | None = None,
+        direct: np.ndarray | None = None,
         expansions: tuple[tuple[str, str], ...] = (),
         exclude: int | None = None,
         ranked: Callable[[int], list[tuple[int, float | None]]] | None = None,
@@ -604,17 +603,19 @@ class ChronicleIndex:
         # Only the page needs exact scores, when nothing else reorders the matches.
         exact = n if sort == "relevance" and ranked is None and direct is None else None
         found = self._matches(q, where, best=exact)
-        found.pop(exclude, None)
+        if exclude is not None:
+            found = found.only(found.ids != exclude)
         best: list[tuple[int, float | None]] = []
         if sort == "chronological":
-            best = [(docnum, None) for docnum in columns.earliest(found, n)]
+            best = [(docnum, None) for docnum in columns.earliest(found.ids, n)]
         elif ranked is not None:
             best = ranked(n) if limit and found else []
         elif direct is not None:
-            best = _best({d: s for d, s in found.items() if d in direct}, n)
-            best += _best({d: s for d, s in found.items() if d not in direct}, n - len(best))
+            is_direct = matching.isin(found.ids, direct)
+            best = _rounded(found.only(is_direct).top(n))
+            best += _rounded(found.only(~is_direct).top(n - len(best)))
         else:
-            best = _best(found, n)
+            best = _rounded(found.top(n))
         page = best[offset:]
         sequences = query_sequences(q, searcher.reader()) if page and snippets else None
         found_by = self._found_by(expansions, [d for d, _ in page], direct)
@@ -624,7 +625,7 @@ class ChronicleIndex:
             hits = tuple(
                 self._hit(searcher, docnum, score, sequences, found_by.get(docnum, ())) for docnum, score in page
             )
-        facets = columns.tally(found, ("year", "month", "lang"))
+        facets = columns.tally(found.ids, ("year", "month", "lang"))
         return SearchResults(
             query=query, total=len(found), hits=hits, facets=facets, took_ms=0.0, expansions=expansions
         )
@@ -663,26 +664,28 @@ class ChronicleIndex:
         better = suggest(query, known=known, candidates=candidates)
         return better if better is not None and count(better, where) > total else None
 
-    def _matches(self, q: wq.Query, where: Mapping[str, Any], best: int | None = None) -> dict[int, float]:
+    def _matches(self, q: wq.Query, where: Mapping[str, Any], best: int | None = None) -> matching.Matches:
         """Every match of ``q`` with the column values in ``where``, and its score
-        (exact for the ``best`` best at least, as :func:`matching.scores` says)."""
+        (exact for the ``best`` best at least, as :func:`matching.matches` says)."""
         searcher = self._snapshot
         allowed = self._columns(searcher).having(where) if where else None
         try:
-            return matching.scores(searcher, q, best=best, keep=None if allowed is None else allowed.__contains__)
+            return matching.matches(searcher, q, best=best, keep=allowed)
         except matching.Unsupported:
             collector = UnlimitedCollector()
             searcher.search_with_collector(q, collector)
-            return {d: score for score, d in collector.items if allowed is None or d in allowed}
+            return matching.Matches.of({d: score for score, d in collector.items if allowed is None or allowed[d]})
 
-    def _direct_matches(self, query: str, match: Match, where: Mapping[str, Any]) -> set[int]:
-        return set(self._matches(parse_query(query, self._snapshot.schema, match=match), where))
+    def _direct_matches(self, query: str, match: Match, where: Mapping[str, Any]) -> np.ndarray:
+        return self._matches(parse_query(query, self._snapshot.schema, match=match), where).ids
 
     def _found_by(
-        self, expansions: tuple[tuple[str, str], ...], docnums: list[int], direct: set[int] | None
+        self, expansions: tuple[tuple[str, str], ...], docnums: list[int], direct: np.ndarray | None
     ) -> dict[int, tuple[tuple[str, str], ...]]:
         """For each of ``docnums`` that only the glossary found, the expansions that match it."""
-        indirect = [d for d in docnums if direct is not None and d not in direct]
+        if direct is None:
+            return {}
+        indirect = [d for d, known in zip(docnums, matching.isin(np.array(docnums, np.int64), direct)) if not known]
         if not indirect:
             return {}
         searcher = self._snapshot
@@ -745,17 +748,9 @@ class ChronicleIndex:
         return IndexStats(events=len(docnums), **counts)
 
 
-def _top(found: Mapping[int, float], n: int) -> list[tuple[int, float]]:
-    """The ``n`` best (document number, score) of ``found``; of equal scores the
-    lower document number first, as in Whoosh."""
-    if n <= 0:
-        return []
-    return [(-negated, score) for score, negated in heapq.nlargest(n, zip(found.values(), map(operator.neg, found)))]
-
-
-def _best(found: Mapping[int, float], n: int) -> list[tuple[int, float | None]]:
-    """:func:`_top`, with scores rounded as results show them."""
-    return [(docnum, round(score, 4)) for docnum, score in _top(found, n)]
+def _rounded(best: list[tuple[int, float]]) -> list[tuple[int, float | None]]:
+    """Scores rounded as results show them."""
+    return [(docnum, round(score, 4)) for docnum, score in best]
 
 
 def _ms_since(started: float) -> float:

@@ -1,0 +1,198 @@
+"""How postings are laid out on disk: as arrays, so a whole list reads in bulk.
+
+Whoosh writes each block of a term's postings as one pickle of Python tuples,
+and a word's positions in an event as a pickled list of gaps. Unpickling costs
+about a microsecond a posting, and a search over 100,000 events reads
+millions. Here a block is plain little-endian arrays instead:
+
+    header   count (uint32), last id (uint32), top weight (float32),
+             shortest and longest field length (a byte each, Whoosh's log scale)
+    data     ids (uint32 × count), weights (float32 × count),
+             value sizes in bytes (uint32 × count) and the values, back to back
+
+A word's positions in an event (its *value*) are a uint32 array
+(:class:`ArrayPositions`), so the values of a block are one array of positions.
+
+Whoosh's own matchers still read these blocks (:class:`_LeafMatcher`), for the
+queries :mod:`chronsearch.matching` leaves to them and for merging segments.
+:func:`read` gives :mod:`chronsearch.matching` a term's postings as NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3LeafMatcher, W3PostingsWriter
+from whoosh.formats import Positions
+from whoosh.system import _INT_SIZE
+from whoosh.util.numeric import byte_to_length, length_to_byte
+
+__all__ = ["ArrayPositions", "Postings", "PostingsWriter", "LeafMatcher", "read"]
+
+_HEADER = struct.Struct("<IIfBB")
+# How many postings a block holds: matching reads whole lists, so a block's
+# fixed cost (a header and a few array views) is better spread over many.
+BLOCK_LIMIT = 512
+_LITTLE = sys.byteorder == "little"
+
+
+def _to_bytes(numbers: array[Any]) -> bytes:
+    if not _LITTLE:
+        numbers = array(numbers.typecode, numbers)
+        numbers.byteswap()
+    return numbers.tobytes()
+
+
+def _from_bytes(typecode: str, data: bytes) -> array[Any]:
+    numbers = array(typecode, data)
+    if not _LITTLE:
+        numbers.byteswap()
+    return numbers
+
+
+class ArrayPositions(Positions):
+    """Whoosh's positions format, each posting's positions stored as a uint32 array."""
+
+    def encode(self, poslist: list[int]) -> bytes:
+        return _to_bytes(array("I", poslist))
+
+    def decode_positions(self, valuestring: bytes) -> list[int]:
+        return _from_bytes("I", valuestring).tolist()
+
+    def decode_frequency(self, valuestring: bytes) -> int:
+        return len(valuestring) // 4
+
+
+class PostingsWriter(W3PostingsWriter):
+    """Whoosh's postings writer, writing each block as arrays."""
+
+    def _write_block(self, last: bool = False) -> None:
+        if self._byteids:  # term vectors, which the schema has none of
+            raise NotImplementedError("postings keyed by bytes")
+        if not self._blockcount:
+            self._postfile.write(WHOOSH3_HEADER_MAGIC)
+        self._terminfo.add_block(self)
+        ids = self._ids
+        parts = [
+            _HEADER.pack(
+                len(ids), ids[-1], self._maxweight, length_to_byte(self._minlength), length_to_byte(self._maxlength)
+            ),
+            _to_bytes(ids),
+            _to_bytes(self._weights),
+        ]
+        if self._format.fixed_value_size() != 0:
+            parts += [_to_bytes(array("I", map(len, self._values))), *self._values]
+        data = b"".join(parts)
+        self._postfile.write_int(-len(data) if last else len(data))
+        self._postfile.write(data)
+        self._blockcount += 1
+        self._new_block()
+
+
+class LeafMatcher(W3LeafMatcher):
+    """Whoosh's postings reader, for blocks of arrays."""
+
+    def _goto(self, position: int) -> None:
+        postfile = self._postfile
+        self._data = self._ids = self._weights = self._values = None
+        self._i = 0
+        postfile.seek(position)
+        length = postfile.read_int()
+        self._lastblock = length < 0
+        length = abs(length)
+        self._nextoffset = position + _INT_SIZE + length
+        self._dataoffset = position + _INT_SIZE + _HEADER.size
+        count, self._maxid, self._maxweight, shortest, longest = _HEADER.unpack(postfile.read(_HEADER.size))
+        self._blocklength, self._compression = count, 0
+        self._minlength, self._maxlength = byte_to_length(shortest), byte_to_length(longest)
+
+    def _read_data(self) -> None:
+        self._data = self._postfile.get(self._dataoffset, self._nextoffset - self._dataoffset)
+
+    def _read_ids(self) -> None:
+        if self._data is None:
+            self._read_data()
+        self._ids = _from_bytes("I", self._data[: 4 * self._blocklength]).tolist()
+
+    def _read_weights(self) -> None:
+        if self._data is None:
+            self._read_data()
+        n = self._blocklength
+        self._weights = _from_bytes("f", self._data[4 * n : 8 * n])
+
+    def _read_values(self) -> None:
+        if self._data is None:
+            self._read_data()
+        n = self._blocklength
+        if self._fixedsize == 0:
+            self._values = (None,) * n
+            return
+        sizes = _from_bytes("I", self._data[8 * n : 12 * n])
+        values, start = [], 12 * n
+        for size in sizes:
+            values.append(self._data[start : start + size])
+            start += size
+        self._values = tuple(values)
+
+
+@dataclass(frozen=True)
+class Postings:
+    """A term's postings in one segment: document numbers in order, their weights,
+    and (for a field with positions) how many positions each has, and all the
+    positions one after the other."""
+
+    ids: np.ndarray
+    weights: np.ndarray
+    counts: np.ndarray | None
+    positions: np.ndarray | None
+
+
+_EMPTY = Postings(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+def read(terms: Any, fieldname: str, term: bytes, wanted: np.ndarray | None, positions: bool) -> Postings:
+    """The postings of ``term``, only the blocks that can hold ``wanted`` (sorted
+    document numbers) when given; deleted documents included. ``positions`` reads
+    them too (the field must store them)."""
+    info = terms.term_info(fieldname, term)
+    offset, length = info.extent()
+    if isinstance(length, tuple):  # Whoosh reads it back as struct.unpack's tuple
+        (length,) = length
+    raw = terms._postfile.get(offset, length)
+    if raw[: len(WHOOSH3_HEADER_MAGIC)] != WHOOSH3_HEADER_MAGIC:
+        raise ValueError(f"postings of {fieldname}:{term!r} are not in chronsearch's layout")
+    ids, weights, sizes, values = [], [], [], []
+    pos, last, previous_max = len(WHOOSH3_HEADER_MAGIC), False, -1
+    while not last:
+        size = int.from_bytes(raw[pos : pos + 4], "big", signed=True)  # Whoosh's write_int
+        last, start, end = size < 0, pos + 4, pos + 4 + abs(size)
+        pos = end
+        count, max_id, _, _, _ = _HEADER.unpack_from(raw, start)
+        if wanted is not None:
+            # A block that holds none of the wanted documents is never read.
+            nxt = int(np.searchsorted(wanted, previous_max + 1))
+            if nxt == len(wanted):
+                break
+            previous_max = max_id
+            if wanted[nxt] > max_id:
+                continue
+        data = start + _HEADER.size
+        ids.append(np.frombuffer(raw, "<u4", count, data))
+        weights.append(np.frombuffer(raw, "<f4", count, data + 4 * count))
+        if positions:
+            block_sizes = np.frombuffer(raw, "<u4", count, data + 8 * count)
+            sizes.append(block_sizes)
+            values.append(np.frombuffer(raw, "<u4", int(block_sizes.sum()) // 4, data + 12 * count))
+    if not ids:
+        return _EMPTY
+    return Postings(
+        np.concatenate(ids).astype(np.int64),
+        np.concatenate(weights).astype(np.float64),
+        np.concatenate(sizes).astype(np.int64) // 4 if positions else None,
+        np.concatenate(values).astype(np.int64) if positions else None,
+    )
