@@ -57,7 +57,8 @@ from chronsearch.errors import (
     IndexMissingError,
     IndexVersionError,
 )
-from chronsearch.schema import index_name, make_codec, make_schema
+from chronsearch.postings import make_codec
+from chronsearch.schema import index_name, make_schema
 
 __all__ = ["UpdateStats", "update", "build", "is_fresh", "index_events", "open_index", "indexed_glossary"]
 

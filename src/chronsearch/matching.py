@@ -284,8 +284,8 @@ class _Segment:
     def _read(self, fieldname: str, term: bytes, within: np.ndarray | None, positions: bool) -> postings.Postings:
         """A term's postings: whole, or the blocks that can hold ``within``."""
         terms = self.reader._terms
-        if terms.term_info(fieldname, term).is_inlined():
-            raise Unsupported("postings kept in the term's entry")
+        if not isinstance(self.reader.codec(), postings.Codec) or terms.term_info(fieldname, term).is_inlined():
+            raise Unsupported("postings in another layout")
         return postings.read(terms, fieldname, term, within, positions)
 
     def _scored(self, fieldname: str, term: bytes, found: postings.Postings) -> Matches:

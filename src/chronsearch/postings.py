@@ -16,6 +16,7 @@ A word's positions in an event (its *value*) are a uint32 array
 Whoosh's own matchers still read these blocks (:class:`_LeafMatcher`), for the
 queries :mod:`chronsearch.matching` leaves to them and for merging segments.
 :func:`read` gives :mod:`chronsearch.matching` a term's postings as NumPy arrays.
+:class:`Codec` is how the index writes and reads its segments.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3LeafMatcher, W3PostingsWriter
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3LeafMatcher, W3PerDocReader, W3PostingsWriter
 from whoosh.formats import Positions
 from whoosh.system import _INT_SIZE
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-__all__ = ["ArrayPositions", "Postings", "PostingsWriter", "LeafMatcher", "read"]
+__all__ = ["ArrayPositions", "Codec", "Postings", "make_codec", "read"]
 
 _HEADER = struct.Struct("<IIfBB")
 # How many postings a block holds: matching reads whole lists, so a block's
@@ -68,7 +69,7 @@ class ArrayPositions(Positions):
         return len(valuestring) // 4
 
 
-class PostingsWriter(W3PostingsWriter):
+class _PostingsWriter(W3PostingsWriter):
     """Whoosh's postings writer, writing each block as arrays."""
 
     def _write_block(self, last: bool = False) -> None:
@@ -94,7 +95,7 @@ class PostingsWriter(W3PostingsWriter):
         self._new_block()
 
 
-class LeafMatcher(W3LeafMatcher):
+class _LeafMatcher(W3LeafMatcher):
     """Whoosh's postings reader, for blocks of arrays."""
 
     def _goto(self, position: int) -> None:
@@ -138,6 +139,42 @@ class LeafMatcher(W3LeafMatcher):
             values.append(self._data[start : start + size])
             start += size
         self._values = tuple(values)
+
+
+class _PerDocReader(W3PerDocReader):
+    """Whoosh's per-document reader, remembering which columns a segment has.
+
+    While committing, Whoosh asks for the length of every posting's document in
+    its field; for a field without lengths (ids, numbers) that is a file-system
+    check per posting.
+    """
+
+    def has_column(self, fieldname: str) -> bool:
+        known: dict[str, bool] = self.__dict__.setdefault("_has_column", {})
+        if fieldname not in known:
+            known[fieldname] = super().has_column(fieldname)
+        return known[fieldname]
+
+
+class Codec(W3Codec):
+    """Whoosh's format, with postings as arrays."""
+
+    def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
+        return _PerDocReader(storage, segment)
+
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> _PostingsWriter:
+        return _PostingsWriter(dbfile, blocklimit=self._blocklimit, byteids=byteids, compression=0)
+
+    def postings_reader(self, dbfile: Any, terminfo: Any, format_: Any, term: Any = None, scorer: Any = None) -> Any:
+        if terminfo.is_inlined():
+            return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
+        offset, length = terminfo.extent()
+        return _LeafMatcher(dbfile, offset, length, format_, term=term, scorer=scorer)
+
+
+def make_codec() -> W3Codec:
+    """How segments are written and read."""
+    return Codec(blocklimit=BLOCK_LIMIT)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 from janome import __version__ as janome_version  # only the version module, not the tokenizer
-from whoosh.codec.whoosh3 import W3Codec, W3PerDocReader
 from whoosh.columns import RefBytesColumn
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 
@@ -29,11 +28,12 @@ from chronsearch.analysis import (
     ENGLISH_STEMS,
     JAPANESE,
 )
-from chronsearch.postings import BLOCK_LIMIT, ArrayPositions, LeafMatcher, PostingsWriter
+from chronsearch.postings import ArrayPositions
 
-__all__ = ["SCHEMA_VERSION", "CONTENT_FIELDS", "FIELD_BOOSTS", "make_schema", "make_codec", "index_name"]
+__all__ = ["SCHEMA_VERSION", "CONTENT_FIELDS", "FIELD_BOOSTS", "make_schema", "index_name"]
 
-# Bump when a field is added, removed or changes type, or the codec changes.
+# Bump when a field is added, removed or changes type, or the codec
+# (:mod:`chronsearch.postings`) changes.
 SCHEMA_VERSION = 6
 
 FIELD_BOOSTS = {
@@ -81,39 +81,3 @@ def index_name() -> str:
     """The Whoosh index name for this code: schema, analyzers and Janome versions."""
     janome = janome_version.replace(".", "-")
     return f"events_s{SCHEMA_VERSION}_a{ANALYSIS_VERSION}_j{janome}"
-
-
-class _PerDocReader(W3PerDocReader):
-    """Whoosh's per-document reader, remembering which columns a segment has.
-
-    While committing, Whoosh asks for the length of every posting's document in
-    its field; for a field without lengths (ids, numbers) that is a file-system
-    check per posting.
-    """
-
-    def has_column(self, fieldname: str) -> bool:
-        known: dict[str, bool] = self.__dict__.setdefault("_has_column", {})
-        if fieldname not in known:
-            known[fieldname] = super().has_column(fieldname)
-        return known[fieldname]
-
-
-class _Codec(W3Codec):
-    """Whoosh's format, with postings as arrays (:mod:`chronsearch.postings`)."""
-
-    def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
-        return _PerDocReader(storage, segment)
-
-    def postings_writer(self, dbfile: Any, byteids: bool = False) -> PostingsWriter:
-        return PostingsWriter(dbfile, blocklimit=self._blocklimit, byteids=byteids, compression=0)
-
-    def postings_reader(self, dbfile: Any, terminfo: Any, format_: Any, term: Any = None, scorer: Any = None) -> Any:
-        if terminfo.is_inlined():
-            return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
-        offset, length = terminfo.extent()
-        return LeafMatcher(dbfile, offset, length, format_, term=term, scorer=scorer)
-
-
-def make_codec() -> W3Codec:
-    """How segments are written and read."""
-    return _Codec(blocklimit=BLOCK_LIMIT)
