@@ -52,7 +52,7 @@ def whoosh_postings(reader, field: str, term: bytes) -> list[tuple[int, float, l
     return found
 
 
-def bulk_postings(reader, field: str, term: bytes, wanted: np.ndarray | None = None) -> list[tuple[int, float, list[int]]]:
+def bulk_postings(reader, field: str, term: bytes, wanted: np.ndarray | None = None) -> list[tuple]:
     """The live postings, as the bulk reader reads them (it leaves deletions to its caller)."""
     postings = read(reader._terms, field, term, wanted, positions=True)
     ends = np.cumsum(postings.counts)

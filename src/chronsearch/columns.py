@@ -25,8 +25,8 @@ from whoosh.util.numeric import byte_to_length
 __all__ = ["Columns", "NAMES", "field_lengths"]
 
 NAMES = ("year", "month", "lang", "source", "line")
-# How many filters' sets of documents a reader keeps, the last made: a set can
-# hold every document (lang=en), some 4 MB per 100,000.
+# How many filters (a boolean per document, 100 kB per 100,000) a reader keeps,
+# the last made.
 HAVING_CACHED = 8
 
 
@@ -64,7 +64,10 @@ class Columns:
                 else:
                     column = self._column(name)
                     code = _code_of(column.values, value)
-                    selected &= column.codes == code if code is not None else False
+                    if code is None:  # no document holds the value
+                        selected[:] = False
+                    else:
+                        selected &= column.codes == code
             if len(self._having) >= HAVING_CACHED:
                 del self._having[next(iter(self._having))]
             self._having[key] = selected
@@ -76,7 +79,9 @@ class Columns:
         if "rank" not in self._arrays:
             # Ranking every document once makes each query's share a partition
             # of integers, instead of a sort by Python tuples.
-            order = np.lexsort([self._column(name).codes for name in ("line", "source")] + [self._months(), self._column("year").codes])
+            # np.lexsort sorts by its last key first.
+            year, source, line = (self._column(name).codes for name in ("year", "source", "line"))
+            order = np.lexsort([line, source, self._months(), year])
             rank = np.empty_like(order)
             rank[order] = np.arange(len(order))
             self._arrays["order"], self._arrays["rank"] = order, rank
@@ -197,5 +202,6 @@ def field_lengths(segment_reader: Any, field: str) -> np.ndarray | None:
         return None
     count = segment_reader.doc_count_all()
     lengths = np.ones(count)
-    lengths[: column._count] = _LENGTH_OF_BYTE[_read_array(column._dbfile, column._basepos, column._typecode, column._count)]
+    codes = _read_array(column._dbfile, column._basepos, column._typecode, column._count)
+    lengths[: column._count] = _LENGTH_OF_BYTE[codes]
     return lengths

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping
-from functools import reduce
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -141,7 +141,8 @@ class _Segment:
         words can gain at most that. Events are checked in the order of what
         they could reach, until that is below the ``n``-th best exact score.
         """
-        found = self._kept(self._union([self.evaluate(sub) for sub in q.subqueries if not any(sub is p for p in pairs)]))
+        others = [sub for sub in q.subqueries if not any(sub is p for p in pairs)]
+        found = self._kept(self._union([self.evaluate(sub) for sub in others]))
         bound = _within(self._union([self._phrase_bound(pair) for pair in pairs]), found.ids)
         at = np.searchsorted(found.ids, bound.ids)
         scores = found.scores.copy()
