@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from chronsearch import ChronicleIndex, ChronsearchError, QuerySyntaxError, SearchResults, read_chronicle
 from chronsearch.analysis import normalize
 from chronsearch.chronicle import CJK_CHARS
+from chronsearch import snippets
+from chronsearch.schema import make_schema
 from chronsearch.snippets import make_snippet
 
 from .conftest import SEEDS
@@ -628,6 +630,31 @@ def test_snippets_never_cut_inside_a_word(parts: list[str], width: int, at: floa
             assert run_end - run_start > 8 or highlight_near, (snippet, text[run_start:run_end])
     if spans and spans[0][1] - spans[0][0] <= width:
         assert shown, "the match is in view"
+
+
+# Text where normalization moves offsets (half-width kana, ㎡, ＡＢ), runs of CJK
+# split by Latin and punctuation, and repeats that make overlapping matches.
+_NGRAM_TEXT = st.text(alphabet="高新区区産業ﾊｲﾃｸｶﾞ㎡ＡＢa 。・(", max_size=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=_NGRAM_TEXT,
+    query=st.text(alphabet="高新区産業ﾊｲﾃｸｶﾞ㎡", min_size=1, max_size=4),
+    field=st.sampled_from(["bigram", "unigram"]),
+)
+@example(text="区区区 ﾊｲﾃｸ区", query="区区", field="bigram")
+@example(text="ﾊｲﾃｸ・ｶﾞ", query="ﾃｸ", field="bigram")
+def test_ngram_highlights_found_by_string_are_those_of_the_tokens(text: str, query: str, field: str) -> None:
+    """Highlighting an n-gram phrase looks for its string; that must find exactly
+    where the field's tokens hold the phrase at adjacent positions."""
+    analyzer = make_schema()[field].analyzer
+    grams = tuple(t.text for t in analyzer(query, mode="index"))
+    string = analyzer.joined(grams)
+    if string is None:
+        return
+    found = list(snippets._string_spans(text, string))
+    assert found == sorted(snippets._token_spans(text, [grams], analyzer))
 
 
 @pytest.mark.parametrize("query", ["zone OR 大連 OR investigated OR 設立", "the OR of OR high", "ハイテク OR 中国 OR 2017"])

@@ -424,6 +424,16 @@ class CjkNgramTokenizer(_NormalizingTokenizer):
                 pos += 1
             pos += 1
 
+    def joined(self, grams: Sequence[str]) -> str | None:
+        """The CJK string whose n-grams, in order, are ``grams``; None if there is none."""
+        n = self.n
+        if not grams or any(len(gram) != n for gram in grams):
+            return None
+        if any(gram[:-1] != previous[1:] for previous, gram in zip(grams, grams[1:])):
+            return None
+        string = grams[0] + "".join(gram[-1] for gram in grams[1:])
+        return string if _CJK_RUN.fullmatch(string) else None
+
 
 # Stop words keep their positions (renumber=False), so "police probe" is not
 # found in "police to probe".

@@ -21,7 +21,7 @@ import unicodedata
 import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -619,9 +619,9 @@ class ChronicleIndex:
         page = best[offset:]
         sequences = query_sequences(q, searcher.reader()) if page and snippets else None
         found_by = self._found_by(expansions, [d for d, _ in page], direct)
-        # Highlighting analyses each hit's text again; the index's analysis
-        # cache spares running Janome for that.
-        with self._analysis_cache():
+        # Highlighting a Janome word analyses each hit's text again; the
+        # index's analysis cache spares running Janome for that.
+        with self._analysis_cache() if sequences and "morph" in sequences else nullcontext():
             hits = tuple(
                 self._hit(searcher, docnum, score, sequences, found_by.get(docnum, ())) for docnum, score in page
             )

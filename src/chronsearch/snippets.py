@@ -19,6 +19,7 @@ from typing import Any
 
 from whoosh import query as wq
 
+from chronsearch.analysis import CjkNgramTokenizer, normalize
 from chronsearch.schema import CONTENT_FIELDS
 
 __all__ = ["highlight_spans", "make_snippet"]
@@ -66,22 +67,44 @@ def highlight_spans(text: str, sequences: dict[str, set[tuple[str, ...]]], schem
     """Character spans of ``text`` that match ``sequences``, merged and sorted."""
     spans: list[Span] = []
     for field, wanted in sequences.items():
-        tokens = [
-            (t.text, t.pos, t.startchar, t.endchar)
-            for t in schema[field].analyzer(text, positions=True, chars=True, mode="index")
-        ]
-        starts: dict[str, list[int]] = {}
-        for i, token in enumerate(tokens):
-            starts.setdefault(token[0], []).append(i)
+        analyzer = schema[field].analyzer
+        analysed = set()
         for seq in wanted:
-            k = len(seq)
-            for i in starts.get(seq[0], ()):
-                window = tokens[i : i + k]
-                if len(window) == k and all(tok[0] == word for tok, word in zip(window, seq)) and all(
-                    window[j + 1][1] == window[j][1] + 1 for j in range(k - 1)
-                ):
-                    spans.append((window[0][2], window[-1][3]))
+            # An n-gram phrase is a CJK string, found faster by looking for it
+            # than by cutting the whole text into n-grams.
+            string = analyzer.joined(seq) if isinstance(analyzer, CjkNgramTokenizer) else None
+            if string is None:
+                analysed.add(seq)
+            else:
+                spans.extend(_string_spans(text, string))
+        if analysed:
+            spans.extend(_token_spans(text, analysed, analyzer))
     return _merge(spans)
+
+
+def _string_spans(text: str, string: str) -> Iterator[Span]:
+    """Where ``string`` occurs in ``text`` once normalized, overlaps included."""
+    norm = normalize(text)
+    at = norm.text.find(string)
+    while at >= 0:
+        yield norm.span(at, at + len(string))
+        at = norm.text.find(string, at + 1)
+
+
+def _token_spans(text: str, wanted: Iterable[tuple[str, ...]], analyzer: Any) -> Iterator[Span]:
+    """Where the analyzer's tokens of ``text`` hold each sequence at adjacent positions."""
+    tokens = [(t.text, t.pos, t.startchar, t.endchar) for t in analyzer(text, positions=True, chars=True, mode="index")]
+    starts: dict[str, list[int]] = {}
+    for i, token in enumerate(tokens):
+        starts.setdefault(token[0], []).append(i)
+    for seq in wanted:
+        k = len(seq)
+        for i in starts.get(seq[0], ()):
+            window = tokens[i : i + k]
+            if len(window) == k and all(tok[0] == word for tok, word in zip(window, seq)) and all(
+                window[j + 1][1] == window[j][1] + 1 for j in range(k - 1)
+            ):
+                yield window[0][2], window[-1][3]
 
 
 def _merge(spans: Iterable[Span]) -> list[Span]:
