@@ -54,7 +54,7 @@ def whoosh_postings(reader, field: str, term: bytes) -> list[tuple[int, float, l
 
 def bulk_postings(reader, field: str, term: bytes, wanted: np.ndarray | None = None) -> list[tuple]:
     """The live postings, as the bulk reader reads them (it leaves deletions to its caller)."""
-    postings = read(reader._terms, field, term, wanted, positions=True)
+    postings = read(reader._terms, reader._terms.term_info(field, term), wanted, positions=True)
     ends = np.cumsum(postings.counts)
     return [
         (docnum, weight, postings.positions[end - count : end].tolist())

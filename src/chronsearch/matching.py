@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from whoosh import query as wq
+from whoosh.reading import TermNotFound
 from whoosh.scoring import BM25FScorer, WeightScorer
 
 from chronsearch import postings
@@ -116,6 +117,9 @@ class _Segment:
         # The scores of terms read whole: a query can name a term more than
         # once (the word pairs of match="any" repeat every word).
         self._whole_scores: dict[tuple[str, bytes], Matches] = {}
+        # Each lookup in Whoosh's term table costs tens of microseconds, and a
+        # term is wanted for its size, its scorer and its postings.
+        self._terms: dict[tuple[str, Any], tuple[bytes, Any] | None] = {}
 
     def run(self, q: wq.Query) -> Matches:
         """The matches of ``q`` that the segment keeps; see :func:`matches` for ``best``."""
@@ -169,7 +173,7 @@ class _Segment:
 
     def _phrase_bound(self, q: wq.Phrase) -> Matches:
         """The most phrase ``q`` can score in each event: the sum of its words' scores."""
-        terms = [self._bytes(q.fieldname, word) for word in q.words]
+        terms = [self._lookup(q.fieldname, word) for word in q.words]
         if any(term is None for term in terms):
             return _NONE
         return _boosted(reduce(_summed, [self._term_scores(q.fieldname, term, None) for term in terms]), q.boost)
@@ -207,7 +211,7 @@ class _Segment:
             positive, negative = negative[:1], negative[1:]
         # The rarest part first: the others then read only the blocks of their
         # postings that hold its matches.
-        positive.sort(key=lambda sub: sub.estimate_size(self.reader))
+        positive.sort(key=self._size)
         found: Matches | None = None
         for sub in positive:
             part = self.evaluate(sub, within if found is None else found.ids)
@@ -221,8 +225,21 @@ class _Segment:
             found = Matches(found.ids, found.scores + 1.0)
         return _boosted(found, q.boost)
 
+    def _size(self, q: wq.Query) -> int:
+        """Whoosh's ``estimate_size``, from the terms this query looks up anyway."""
+        kind = type(q)
+        if kind is wq.Term or kind is wq.Phrase:
+            words = [q.text] if kind is wq.Term else q.words
+            terms = [self._lookup(q.fieldname, word) for word in words]
+            return min(0 if term is None else term[1].doc_frequency() for term in terms)
+        if kind is wq.And:
+            return min(self._size(sub) for sub in q.subqueries)
+        if kind is wq.Or:
+            return min(sum(self._size(sub) for sub in q.subqueries), self.reader.doc_count())
+        return q.estimate_size(self.reader)
+
     def _term(self, q: wq.Term, within: np.ndarray | None) -> Matches:
-        term = self._bytes(q.fieldname, q.text)
+        term = self._lookup(q.fieldname, q.text)
         if term is None:
             return _NONE
         return _boosted(self._term_scores(q.fieldname, term, within), q.boost)
@@ -233,15 +250,15 @@ class _Segment:
         field = self.reader.schema[q.fieldname] if q.fieldname in self.reader.schema else None
         if field is None or q.slop != 1 or not q.words or type(field.format) is not ArrayPositions:
             raise Unsupported("phrase that Whoosh must check")
-        terms = [self._bytes(q.fieldname, word) for word in q.words]
+        terms = [self._lookup(q.fieldname, word) for word in q.words]
         if any(term is None for term in terms):
             return _NONE
         # Rarest word first, as in an AND.
-        order = sorted(range(len(terms)), key=lambda i: self.reader.doc_frequency(q.fieldname, terms[i]))
+        order = sorted(range(len(terms)), key=lambda i: terms[i][1].doc_frequency())
         found: Matches | None = None
         lists: dict[int, postings.Postings] = {}
         for i in order:
-            lists[i] = self._read(q.fieldname, terms[i], within if found is None else found.ids, positions=True)
+            lists[i] = self._read(terms[i], within if found is None else found.ids, positions=True)
             part = self._scored(q.fieldname, terms[i], lists[i])
             found = (part if within is None else _within(part, within)) if found is None else _summed(found, part)
             if not len(found.ids):
@@ -261,36 +278,43 @@ class _Segment:
         assert starts is not None
         return _boosted(_within(found, np.unique(starts >> 32)), q.boost)
 
-    def _bytes(self, fieldname: str, text: Any) -> bytes | None:
-        """The term as the index stores it, or None when the segment has no such term."""
+    def _lookup(self, fieldname: str, text: Any) -> tuple[bytes, Any] | None:
+        """The term as the index stores it and its term info, or None when the
+        segment has no such term."""
+        key = (fieldname, text)
+        if key not in self._terms:
+            self._terms[key] = self._find(fieldname, text)
+        return self._terms[key]
+
+    def _find(self, fieldname: str, text: Any) -> tuple[bytes, Any] | None:
         if fieldname not in self.reader.schema:
             return None
         try:
             term = self.reader._text_to_bytes(fieldname, text)
-        except ValueError:
+            return term, self.reader._terms.term_info(fieldname, term)
+        except (ValueError, TermNotFound):
             return None
-        return term if (fieldname, term) in self.reader else None
 
-    def _term_scores(self, fieldname: str, term: bytes, within: np.ndarray | None) -> Matches:
+    def _term_scores(self, fieldname: str, term: tuple[bytes, Any], within: np.ndarray | None) -> Matches:
         """The scores of a term's postings in ``within``, or all."""
-        key = (fieldname, term)
+        key = (fieldname, term[0])
         whole = self._whole_scores.get(key)
         if whole is None:
-            found = self._scored(fieldname, term, self._read(fieldname, term, within, positions=False))
+            found = self._scored(fieldname, term, self._read(term, within, positions=False))
             if within is not None:
                 return _within(found, within)
             whole = self._whole_scores[key] = found
         return whole if within is None else _within(whole, within)
 
-    def _read(self, fieldname: str, term: bytes, within: np.ndarray | None, positions: bool) -> postings.Postings:
+    def _read(self, term: tuple[bytes, Any], within: np.ndarray | None, positions: bool) -> postings.Postings:
         """A term's postings: whole, or the blocks that can hold ``within``."""
-        terms = self.reader._terms
-        if not isinstance(self.reader.codec(), postings.Codec) or terms.term_info(fieldname, term).is_inlined():
+        info = term[1]
+        if not isinstance(self.reader.codec(), postings.Codec) or info.is_inlined():
             raise Unsupported("postings in another layout")
-        return postings.read(terms, fieldname, term, within, positions)
+        return postings.read(self.reader._terms, info, within, positions)
 
-    def _scored(self, fieldname: str, term: bytes, found: postings.Postings) -> Matches:
-        scorer = self.searcher.weighting.scorer(self.searcher, fieldname, term)
+    def _scored(self, fieldname: str, term: tuple[bytes, Any], found: postings.Postings) -> Matches:
+        scorer = self.searcher.weighting.scorer(self.searcher, fieldname, term[0])
         if isinstance(scorer, WeightScorer):
             return Matches(found.ids, found.weights)
         if not isinstance(scorer, BM25FScorer):

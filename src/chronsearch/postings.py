@@ -192,17 +192,16 @@ class Postings:
 _EMPTY = Postings(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
-def read(terms: Any, fieldname: str, term: bytes, wanted: np.ndarray | None, positions: bool) -> Postings:
-    """The postings of ``term``, only the blocks that can hold ``wanted`` (sorted
-    document numbers) when given; deleted documents included. ``positions`` reads
-    them too (the field must store them)."""
-    info = terms.term_info(fieldname, term)
+def read(terms: Any, info: Any, wanted: np.ndarray | None, positions: bool) -> Postings:
+    """The postings of the term whose term info (of ``terms``) is ``info``, only the
+    blocks that can hold ``wanted`` (sorted document numbers) when given; deleted
+    documents included. ``positions`` reads them too (the field must store them)."""
     offset, length = info.extent()
     if isinstance(length, tuple):  # Whoosh reads it back as struct.unpack's tuple
         (length,) = length
     raw = terms._postfile.get(offset, length)
     if raw[: len(WHOOSH3_HEADER_MAGIC)] != WHOOSH3_HEADER_MAGIC:
-        raise ValueError(f"postings of {fieldname}:{term!r} are not in chronsearch's layout")
+        raise ValueError("postings not in chronsearch's layout")
     ids, weights, sizes, values = [], [], [], []
     pos, last, previous_max = len(WHOOSH3_HEADER_MAGIC), False, -1
     while not last:

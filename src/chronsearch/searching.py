@@ -406,7 +406,7 @@ class RankingBM25(BM25F):
         if not searcher.schema[fieldname].scorable:
             return WeightScorer.for_(searcher, fieldname, text)
         k1 = self.field_K1.get(fieldname, self.K1)
-        scorer = BM25FScorer(searcher, fieldname, text, self._field_B.get(fieldname, self.B), k1, qf=qf)
+        scorer = _BM25Scorer(searcher, fieldname, text, self._field_B.get(fieldname, self.B), k1, qf=qf)
         reader = searcher.reader()
         per_field = self._lengths.setdefault(reader, {})
         if fieldname not in per_field:
@@ -415,6 +415,20 @@ class RankingBM25(BM25F):
             # Bound to the array, which bulk matching reads whole.
             scorer.dfl = lengths.item
         return scorer
+
+
+class _BM25Scorer(BM25FScorer):
+    """Whoosh's BM25F scorer, which looks up its term's best possible score only
+    when a Whoosh matcher asks for it: bulk matching never does, and the lookup
+    costs as much as the rest of the scorer."""
+
+    def setup(self, searcher: Any, fieldname: str, text: bytes) -> None:
+        self.dfl = lambda docid: searcher.doc_field_length(docid, fieldname, 1)
+        self._term_info = lambda: searcher.term_info(fieldname, text)
+
+    def max_quality(self) -> float:
+        info = self._term_info()
+        return self._score(info.max_weight(), info.min_length())
 
 
 def weighting() -> BM25F:
