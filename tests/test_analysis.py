@@ -51,6 +51,37 @@ def test_normalize_maps_every_character_back_to_its_origin():
     assert [norm.span(i, i + 1) for i in range(len(norm.text))] == [(0, 1), (1, 2), (2, 3), (2, 3)]
 
 
+def _normalized_one_by_one(text: str) -> tuple[str, list[int], list[int]]:
+    """Each character with the combining marks after it normalized on its own."""
+    out, starts, ends, i = "", [], [], 0
+    while i < len(text):
+        j = i + 1
+        while j < len(text) and (unicodedata.combining(text[j]) or text[j] in "\uff9e\uff9f"):
+            j += 1
+        piece = unicodedata.normalize("NFKC", text[i:j]).lower()
+        out, starts, ends, i = out + piece, starts + [i] * len(piece), ends + [j] * len(piece), j
+    return out, starts, ends
+
+
+# Mostly text that needs only lowercasing (some of it with a combining mark
+# that composes with nothing, or a Σ), and now and then a character that changes.
+_MOSTLY_NORMAL = st.lists(
+    st.sampled_from(["abc ", "漢字カタ", "Σ", "ΟΣ ", "Ο\u3099", "\u1100", "\u1161"] * 4 + ["㎡", "ｶﾞ", "Ａ", "（", "İ", "e\u0301"]),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=500)
+@given(_MOSTLY_NORMAL)
+def test_normalize_maps_as_character_by_character(text):
+    """Long texts are normalized a half at a time where that changes nothing; the map
+    back to the original must be the one of normalizing each character by itself."""
+    norm = normalize(text)
+    if unicodedata.is_normalized("NFKC", text) and len(text.lower()) == len(text):
+        return  # the whole text maps to itself
+    assert (norm.text, list(norm.starts), list(norm.ends)) == _normalized_one_by_one(text)
+
+
 def test_english_offsets_point_into_the_original_text():
     text = "ＩＢＭ and U.S. Concentrix investigated the zone’s firms"
     found = tokens(ENGLISH, text)

@@ -124,25 +124,55 @@ def normalize(text: str) -> Normalized:
     original. Each field of an event analyses the same text, so the last few
     results are kept.
     """
-    if unicodedata.is_normalized("NFKC", text):
-        lowered = text.lower()
-        if len(lowered) == len(text):
-            # Nothing moves: every character maps to itself.
-            return Normalized(lowered, range(len(text)), range(1, len(text) + 1))
+    if _unchanged(text):
+        # Nothing moves: every character maps to itself.
+        return Normalized(text.lower(), range(len(text)), range(1, len(text) + 1))
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        j = i + 1
-        while j < n and (unicodedata.combining(text[j]) or text[j] in _COMPOSING):
-            j += 1
-        piece = unicodedata.normalize("NFKC", text[i:j]).lower()
+    _normalize_into(text, 0, len(text), pieces, starts, ends)
+    return Normalized("".join(pieces), starts, ends)
+
+
+def _unchanged(text: str) -> bool:
+    """Whether normalizing ``text`` only lowercases it, one character for one."""
+    return unicodedata.is_normalized("NFKC", text) and len(text.lower()) == len(text)
+
+
+def _normalize_into(text: str, i: int, j: int, pieces: list[str], starts: list[int], ends: list[int]) -> None:
+    """Normalize ``text[i:j]``: halves that need only lowercasing are taken whole,
+    so a long text with a few full-width characters costs a few C calls, not a
+    Python step per character. A half never starts at a combining mark."""
+    if j - i > 16:
+        mid = (i + j) // 2
+        while mid < j and _joins(text[mid]):
+            mid += 1
+        if mid < j:
+            for a, b in ((i, mid), (mid, j)):
+                # Taken whole only if no character joins the one before it (each
+                # is then its own piece), and without Σ, which lowercases by context.
+                part = text[a:b]
+                if _unchanged(part) and "Σ" not in part and not any(map(_joins, part)):
+                    pieces.append(part.lower())
+                    starts.extend(range(a, b))
+                    ends.extend(range(a + 1, b + 1))
+                else:
+                    _normalize_into(text, a, b, pieces, starts, ends)
+            return
+    while i < j:
+        k = i + 1
+        while k < j and _joins(text[k]):
+            k += 1
+        piece = unicodedata.normalize("NFKC", text[i:k]).lower()
         pieces.append(piece)
         starts.extend([i] * len(piece))
-        ends.extend([j] * len(piece))
-        i = j
-    return Normalized("".join(pieces), starts, ends)
+        ends.extend([k] * len(piece))
+        i = k
+
+
+def _joins(ch: str) -> bool:
+    """Whether ``ch`` is normalized together with the character before it."""
+    return ch in _COMPOSING or unicodedata.combining(ch) > 0
 
 
 def has_cjk(text: str) -> bool:
@@ -159,7 +189,7 @@ def _janome() -> JanomeTokenizerType:
     return Janome()
 
 
-class _NormalizingTokenizer(Tokenizer):
+class NormalizingTokenizer(Tokenizer):
     """Base of the tokenizers here: normalize, split, map offsets back.
 
     Subclasses implement :meth:`terms`, which yields ``(position, term, start,
@@ -205,7 +235,7 @@ class _NormalizingTokenizer(Tokenizer):
             yield token
 
 
-class LatinWordTokenizer(_NormalizingTokenizer):
+class LatinWordTokenizer(NormalizingTokenizer):
     """Latin-script words and numbers; CJK characters separate words and are left out."""
 
     def terms(self, text: str, mode: str) -> Iterator[tuple[int, str, int, int]]:
@@ -225,7 +255,11 @@ class JanomeCache:
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.readonly = readonly
         if readonly:
-            self._db = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True, timeout=0.1)
+            # A search keeps its reader open and may be used from any thread;
+            # it only reads, and SQLite serializes a connection's calls.
+            self._db = sqlite3.connect(
+                f"file:{os.fspath(path)}?mode=ro", uri=True, timeout=0.1, check_same_thread=False
+            )
         else:
             self._db = sqlite3.connect(path)
             self._db.execute("CREATE TABLE IF NOT EXISTS terms (key BLOB PRIMARY KEY, terms TEXT) WITHOUT ROWID")
@@ -267,24 +301,35 @@ def cache_file_name() -> str:
     return f"janome-cache-a{ANALYSIS_VERSION}-j{janome}.sqlite"
 
 
-@contextlib.contextmanager
-def janome_cache(path: str | os.PathLike[str], *, readonly: bool = False) -> Iterator[JanomeCache | None]:
-    """Use the cache at ``path`` for Japanese analysis in this thread.
-
-    Read-only, a missing or unreadable cache is no cache (it yields None).
-    """
+def open_janome_cache(path: str | os.PathLike[str], *, readonly: bool = False) -> JanomeCache | None:
+    """The cache at ``path``; read-only, a missing or unreadable cache is no cache (None)."""
     try:
-        cache: JanomeCache | None = JanomeCache(path, readonly=readonly)
+        return JanomeCache(path, readonly=readonly)
     except sqlite3.Error:
         if not readonly:
             raise
-        cache = None
+        return None
+
+
+@contextlib.contextmanager
+def using_janome_cache(cache: JanomeCache | None) -> Iterator[JanomeCache | None]:
+    """Use ``cache`` (or none) for Japanese analysis in this thread."""
     outer = getattr(_local, "cache", None)
     _local.cache = cache
     try:
         yield cache
     finally:
         _local.cache = outer
+
+
+@contextlib.contextmanager
+def janome_cache(path: str | os.PathLike[str], *, readonly: bool = False) -> Iterator[JanomeCache | None]:
+    """Open the cache at ``path`` and use it for Japanese analysis in this thread."""
+    cache = open_janome_cache(path, readonly=readonly)
+    try:
+        with using_janome_cache(cache):
+            yield cache
+    finally:
         if cache is not None:
             cache.close()
 
@@ -350,7 +395,7 @@ def _cache_key(norm: str) -> bytes:
     return hashlib.blake2b(norm.encode("utf-8"), digest_size=16).digest()
 
 
-class JanomeTokenizer(_NormalizingTokenizer):
+class JanomeTokenizer(NormalizingTokenizer):
     """Janome base forms of the words that hold a CJK character.
 
     Latin words are left to the English fields, so text with no CJK character
@@ -399,7 +444,7 @@ def japanese_tokens(text: str) -> Iterator[tuple[str, str, int, int]]:
         start = end
 
 
-class CjkNgramTokenizer(_NormalizingTokenizer):
+class CjkNgramTokenizer(NormalizingTokenizer):
     """Overlapping character n-grams (n = 1 or 2) of each run of CJK characters.
 
     A query string of one CJK character has no bigram, so the unigram field

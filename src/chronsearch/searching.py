@@ -36,7 +36,14 @@ from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.searching import Searcher
 
 from chronsearch import matching
-from chronsearch.analysis import cache_file_name, has_cjk, janome_cache, japanese_tokens
+from chronsearch.analysis import (
+    JanomeCache,
+    cache_file_name,
+    has_cjk,
+    japanese_tokens,
+    open_janome_cache,
+    using_janome_cache,
+)
 from chronsearch.chronicle import CJK_CHARS, Event
 from chronsearch.columns import Columns, field_lengths
 from chronsearch.errors import ChronsearchError, QuerySyntaxError
@@ -449,6 +456,7 @@ class ChronicleIndex:
         self._searcher: Searcher | None = None
         self._glossary_cache: tuple[float, Glossary] | None = None
         self._columns_cache: tuple[Searcher, Columns] | None = None
+        self._janome_cache: tuple[Searcher, JanomeCache | None] | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> ChronicleIndex:
@@ -465,6 +473,12 @@ class ChronicleIndex:
         if self._searcher is not None:
             self._searcher.close()
             self._searcher = None
+        self._close_janome_cache()
+
+    def _close_janome_cache(self) -> None:
+        if self._janome_cache is not None and self._janome_cache[1] is not None:
+            self._janome_cache[1].close()
+        self._janome_cache = None
 
     def _current_searcher(self) -> Searcher:
         """A searcher over the latest commit. Each public call takes one, and its
@@ -720,8 +734,17 @@ class ChronicleIndex:
 
     def _analysis_cache(self) -> AbstractContextManager[Any]:
         """The index's cache of Janome's analysis, read-only: analysing an indexed
-        text again (for highlights, or an event's key words) then runs no Janome."""
-        return janome_cache(Path(self._ix.storage.folder) / cache_file_name(), readonly=True)
+        text again (for highlights, or an event's key words) then runs no Janome.
+
+        It stays open while the commit does, so SQLite's own page cache stays warm;
+        a new commit opens it again, in case the cache file was made since.
+        """
+        searcher = self._snapshot
+        if self._janome_cache is None or self._janome_cache[0] is not searcher:
+            self._close_janome_cache()
+            path = Path(self._ix.storage.folder) / cache_file_name()
+            self._janome_cache = (searcher, open_janome_cache(path, readonly=True))
+        return using_janome_cache(self._janome_cache[1])
 
     def _glossary(self) -> Glossary:
         written, rows = indexed_glossary(self._ix)

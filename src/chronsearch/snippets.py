@@ -19,7 +19,7 @@ from typing import Any
 
 from whoosh import query as wq
 
-from chronsearch.analysis import CjkNgramTokenizer, normalize
+from chronsearch.analysis import CjkNgramTokenizer, NormalizingTokenizer, normalize
 from chronsearch.schema import CONTENT_FIELDS
 
 __all__ = ["highlight_spans", "make_snippet"]
@@ -93,7 +93,14 @@ def _string_spans(text: str, string: str) -> Iterator[Span]:
 
 def _token_spans(text: str, wanted: Iterable[tuple[str, ...]], analyzer: Any) -> Iterator[Span]:
     """Where the analyzer's tokens of ``text`` hold each sequence at adjacent positions."""
-    tokens = [(t.text, t.pos, t.startchar, t.endchar) for t in analyzer(text, positions=True, chars=True, mode="index")]
+    if isinstance(analyzer, NormalizingTokenizer):
+        # Its terms, without a Token object each; offsets map back only for a match.
+        norm = normalize(text)
+        tokens = [(term, pos, start, end) for pos, term, start, end in analyzer.terms(norm.text, "index")]
+        span = norm.span
+    else:
+        tokens = [(t.text, t.pos, t.startchar, t.endchar) for t in analyzer(text, positions=True, chars=True, mode="index")]
+        span = _same
     starts: dict[str, list[int]] = {}
     for i, token in enumerate(tokens):
         starts.setdefault(token[0], []).append(i)
@@ -104,7 +111,11 @@ def _token_spans(text: str, wanted: Iterable[tuple[str, ...]], analyzer: Any) ->
             if len(window) == k and all(tok[0] == word for tok, word in zip(window, seq)) and all(
                 window[j + 1][1] == window[j][1] + 1 for j in range(k - 1)
             ):
-                yield window[0][2], window[-1][3]
+                yield span(window[0][2], window[-1][3])
+
+
+def _same(start: int, end: int) -> Span:
+    return start, end
 
 
 def _merge(spans: Iterable[Span]) -> list[Span]:
