@@ -36,6 +36,7 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 __all__ = ["ArrayPositions", "Codec", "Postings", "make_codec", "read"]
 
 _HEADER = struct.Struct("<IIfBB")
+_IDS = struct.Struct("<II")  # the start of the header: count and last document
 # How many postings a block holds: matching reads whole lists, so a block's
 # fixed cost (a header and a few array views) is better spread over many.
 BLOCK_LIMIT = 512
@@ -202,33 +203,32 @@ def read(terms: Any, info: Any, wanted: np.ndarray | None, positions: bool) -> P
     raw = terms._postfile.get(offset, length)
     if raw[: len(WHOOSH3_HEADER_MAGIC)] != WHOOSH3_HEADER_MAGIC:
         raise ValueError("postings not in chronsearch's layout")
-    ids, weights, sizes, values = [], [], [], []
-    pos, last, previous_max = len(WHOOSH3_HEADER_MAGIC), False, -1
+    # Where each block's arrays start, how many postings it holds, its last
+    # document and its end; the blocks are chained by their sizes.
+    blocks: list[tuple[int, int, int, int]] = []
+    pos, last = len(WHOOSH3_HEADER_MAGIC), False
     while not last:
         size = int.from_bytes(raw[pos : pos + 4], "big", signed=True)  # Whoosh's write_int
-        last, start, end = size < 0, pos + 4, pos + 4 + abs(size)
-        pos = end
-        count, max_id, _, _, _ = _HEADER.unpack_from(raw, start)
-        if wanted is not None:
-            # A block that holds none of the wanted documents is never read.
-            nxt = int(np.searchsorted(wanted, previous_max + 1))
-            if nxt == len(wanted):
-                break
-            previous_max = max_id
-            if wanted[nxt] > max_id:
-                continue
-        data = start + _HEADER.size
-        ids.append(np.frombuffer(raw, "<u4", count, data))
-        weights.append(np.frombuffer(raw, "<f4", count, data + 4 * count))
-        if positions:
-            block_sizes = np.frombuffer(raw, "<u4", count, data + 8 * count)
-            sizes.append(block_sizes)
-            values.append(np.frombuffer(raw, "<u4", int(block_sizes.sum()) // 4, data + 12 * count))
-    if not ids:
+        last, start, pos = size < 0, pos + 4, pos + 4 + abs(size)
+        count, max_id = _IDS.unpack_from(raw, start)
+        blocks.append((start + _HEADER.size, count, max_id, pos))
+    if wanted is not None:
+        # A block that holds none of the wanted documents is never read.
+        tops = np.array([block[2] for block in blocks], np.int64)
+        bottoms = np.concatenate(([0], tops[:-1] + 1))
+        held = np.searchsorted(wanted, tops, "right") > np.searchsorted(wanted, bottoms)
+        blocks = [blocks[i] for i in np.flatnonzero(held).tolist()]
+    if not blocks:
         return _EMPTY
-    return Postings(
-        np.concatenate(ids).astype(np.int64),
-        np.concatenate(weights).astype(np.float64),
-        np.concatenate(sizes).astype(np.int64) // 4 if positions else None,
-        np.concatenate(values).astype(np.int64) if positions else None,
-    )
+    # Each array gathered from all blocks at once: one NumPy call, not one a block.
+    ids = _gathered(raw, [(at, at + 4 * n) for at, n, _, _ in blocks], "<u4")
+    weights = _gathered(raw, [(at + 4 * n, at + 8 * n) for at, n, _, _ in blocks], "<f4")
+    if not positions:
+        return Postings(ids.astype(np.int64), weights.astype(np.float64), None, None)
+    sizes = _gathered(raw, [(at + 8 * n, at + 12 * n) for at, n, _, _ in blocks], "<u4")
+    values = _gathered(raw, [(at + 12 * n, end) for at, n, _, end in blocks], "<u4")
+    return Postings(ids.astype(np.int64), weights.astype(np.float64), sizes.astype(np.int64) // 4, values.astype(np.int64))
+
+
+def _gathered(raw: bytes, spans: list[tuple[int, int]], dtype: str) -> np.ndarray:
+    return np.frombuffer(b"".join([raw[a:b] for a, b in spans]), dtype)
