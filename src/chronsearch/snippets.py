@@ -7,7 +7,8 @@
 Matches are found by analyzing the stored text again with each field's analyzer
 and comparing tokens with the query's terms; the analyzers give offsets into the
 original text, so highlights are exact whatever normalization did. A phrase
-highlights only where its words stand together.
+highlights only where its words stand together. A phrase of CJK n-grams is a
+string, so it is looked for as one in the normalized text.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def highlight_spans(text: str, sequences: dict[str, set[tuple[str, ...]]], schem
     spans: list[Span] = []
     for field, wanted in sequences.items():
         analyzer = schema[field].analyzer
-        analysed = set()
+        analysed: set[tuple[str, ...]] = set()
         for seq in wanted:
             # An n-gram phrase is a CJK string, found faster by looking for it
             # than by cutting the whole text into n-grams.
