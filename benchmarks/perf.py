@@ -67,6 +67,7 @@ import cProfile
 import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
 import io
 import json
 import os
@@ -233,19 +234,27 @@ READ_ONLY_MODULES = {"cli", "columns", "matching", "searching", "snippets", "sug
 
 
 def loaded_modules(*, writing: bool = False) -> list[str]:
-    """The chronsearch source files this process has imported; with ``writing``,
-    only those that can change what an index holds."""
-    files = {
-        m.__file__
+    """The chronsearch modules this process has imported; with ``writing``, only
+    those that can change what an index holds."""
+    names = {
+        name
         for name, m in list(sys.modules.items())
-        if name.split(".")[0] == "chronsearch" and not (writing and name.rpartition(".")[2] in READ_ONLY_MODULES)
+        if name.split(".")[0] == "chronsearch"
+        and getattr(m, "__file__", None)
+        and not (writing and name.rpartition(".")[2] in READ_ONLY_MODULES)
     }
-    return sorted(f for f in files if f)
+    return sorted(names)
 
 
-def code_hashes(files: Iterable[str]) -> dict[str, str]:
-    return {name: hashlib.sha256(Path(name).read_bytes()).hexdigest() if Path(name).exists() else "missing"
-            for name in files}  # fmt: skip
+def code_hashes(modules: Iterable[str]) -> dict[str, str]:
+    """A hash of each module's source, where this process imports it from: an index
+    built by another checkout is reused only if its code is the same as this one's."""
+    hashes = {}
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        source = Path(spec.origin) if spec is not None and spec.origin else None
+        hashes[name] = hashlib.sha256(source.read_bytes()).hexdigest() if source and source.exists() else "missing"
+    return hashes
 
 
 def fts5_schema(tokenizer: str) -> str:

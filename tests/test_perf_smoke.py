@@ -101,6 +101,18 @@ def test_an_unchanged_index_is_reused(report: tuple[dict, str]) -> None:
     assert again["reused"] is True and again["events"] == EVENTS
 
 
+def test_an_index_built_by_other_code_is_rebuilt(report: tuple[dict, str]) -> None:
+    data, _ = report
+    folder = Path(data["corpora"][0]["work"])
+    record_file = folder / "index.build.json"
+    record = json.loads(record_file.read_text(encoding="utf-8"))
+    assert "chronsearch.analysis" in record["code"]
+    record["code"]["chronsearch.analysis"] = "another version"
+    record_file.write_text(json.dumps(record), encoding="utf-8")
+    again = perf.ensure_index(folder / "seeds", folder / "index", rebuild=False)
+    assert again["reused"] is False and again["events"] == EVENTS
+
+
 def test_table_shows_every_row_with_a_ratio(report: tuple[dict, str]) -> None:
     _, printed = report
     for label in perf.LABELS.values():
