@@ -231,9 +231,9 @@ class _Segment:
         if kind is wq.Term or kind is wq.Phrase:
             words = [q.text] if kind is wq.Term else q.words
             terms = [self._lookup(q.fieldname, word) for word in words]
-            return min(0 if term is None else term[1].doc_frequency() for term in terms)
+            return min((0 if term is None else term[1].doc_frequency() for term in terms), default=0)
         if kind is wq.And:
-            return min(self._size(sub) for sub in q.subqueries)
+            return min((self._size(sub) for sub in q.subqueries), default=0)
         if kind is wq.Or:
             return min(sum(self._size(sub) for sub in q.subqueries), self.reader.doc_count())
         return q.estimate_size(self.reader)
