@@ -47,8 +47,9 @@ latency runs ``chronsearch search QUERY --no-refresh --index ... --seeds ...`` i
 fresh process against the ``sqlite3`` CLI running the same FTS5 query (top 10
 and facet counts) on the same events, on the repo's seeds and on each corpus,
 after one run that leaves Python's compiled modules in place (as a user's
-installation has them, even where ``PYTHONDONTWRITEBYTECODE`` is set). Peak RSS comes from ``/proc`` (VmHWM) for the child processes, and from GNU
-``time`` for the CLIs.
+installation has them, even where ``PYTHONDONTWRITEBYTECODE`` is set). Peak RSS
+comes from ``/proc`` (VmHWM) for the child processes, and from GNU ``time`` for
+the CLIs.
 
 Hit counts are compared query by query. English words may differ a little by
 design (Porter vs Snowball stems: FTS5 finds "news" for "new"); Japanese strings

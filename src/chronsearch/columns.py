@@ -44,15 +44,6 @@ class Columns:
         self._arrays: dict[str, np.ndarray] = {}
         self._having: dict[tuple[tuple[str, Any], ...], np.ndarray] = {}
 
-    def __getitem__(self, name: str) -> list[Any]:
-        """Every document's value of column ``name``, by document number."""
-        column = self._column(name)
-        return list(map(column.values.__getitem__, column.codes.tolist()))
-
-    def months(self) -> list[int]:
-        """Every document's month, 0 where it has none (the column holds a value out of 1-12 then)."""
-        return self._months().tolist()
-
     def having(self, where: Mapping[str, Any]) -> np.ndarray:
         """Whether each document's columns hold the values in ``where`` (a month: 1-12)."""
         key = tuple(sorted(where.items()))

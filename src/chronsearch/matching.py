@@ -260,7 +260,10 @@ class _Segment:
         for i in order:
             lists[i] = self._read(terms[i], within if found is None else found.ids, positions=True)
             part = self._scored(q.fieldname, terms[i], lists[i])
-            found = (part if within is None else _within(part, within)) if found is None else _summed(found, part)
+            if found is not None:
+                found = _summed(found, part)
+            else:  # the blocks read hold other events too
+                found = part if within is None else _within(part, within)
             if not len(found.ids):
                 return _NONE
         assert found is not None
@@ -344,11 +347,16 @@ class _Segment:
 
 def isin(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
     """Whether each of ``ids`` is one of ``sorted_ids``."""
+    return _places(ids, sorted_ids)[1]
+
+
+def _places(ids: np.ndarray, sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``ids`` is in ``sorted_ids``, and whether it is there at all."""
     if not len(sorted_ids):
-        return np.zeros(len(ids), bool)
+        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
     at = np.searchsorted(sorted_ids, ids)
     at[at == len(sorted_ids)] = 0  # past the end: compares with a smaller number
-    return sorted_ids[at] == ids
+    return at, sorted_ids[at] == ids
 
 
 def _within(found: Matches, sorted_ids: np.ndarray) -> Matches:
@@ -363,9 +371,7 @@ def _summed(found: Matches, part: Matches) -> Matches:
     """The events in both, each with the sum of its two scores."""
     if not len(part.ids):
         return _NONE
-    at = np.searchsorted(part.ids, found.ids)
-    at[at == len(part.ids)] = 0
-    both = part.ids[at] == found.ids
+    at, both = _places(found.ids, part.ids)
     return Matches(found.ids[both], found.scores[both] + part.scores[at[both]])
 
 

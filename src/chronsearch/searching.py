@@ -553,8 +553,9 @@ class ChronicleIndex:
         """The events most like event ``ref`` (an id or ``source:line``), best first.
 
         "Like" means sharing its most telling words (by how often the event uses
-        them and how rare they are in the index); names in the glossary also bring in events that use their
-        equivalents, in the other language. ``query`` of the result is ``ref``'s id.
+        them and how rare they are in the index); names in the glossary also
+        bring in events that use their equivalents, in the other language.
+        ``query`` of the result is ``ref``'s id.
         """
         started = time.perf_counter()
         searcher = self._current_searcher()
@@ -567,13 +568,13 @@ class ChronicleIndex:
         ]
         others = wq.Or([parse_query(_as_phrase(other), searcher.schema) for _, other in expansions])
         where = _where(year, month, lang)
+        direct_found = self._matches(direct, where)
 
         def ranked(n: int) -> list[tuple[int, float | None]]:
             # Scores of the two queries are not comparable, so each is scaled to its
             # best match; the best glossary-only match counts half a direct one.
             scores: Counter[int] = Counter()
-            for part, weight in ((direct, 1.0), (others, EXPANSION_BOOST)):
-                found = self._matches(part, where)
+            for found, weight in ((direct_found, 1.0), (self._matches(others, where), EXPANSION_BOOST)):
                 top = found.only(found.ids != docnum).top(max(n, SIMILAR_POOL))
                 best = top[0][1] if top and top[0][1] else 1
                 for d, score in top:
@@ -583,7 +584,7 @@ class ChronicleIndex:
         results = self._collect(
             event.id, wq.Or([direct, others]), where, limit=limit, offset=offset, sort="relevance",
             snippets=snippets, expansions=tuple(expansions), exclude=docnum, ranked=ranked,
-            direct=self._matches(direct, {}).ids,
+            direct=direct_found.ids,
         )  # fmt: skip
         return replace(results, took_ms=_ms_since(started))
 
