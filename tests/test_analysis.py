@@ -10,6 +10,7 @@ import unicodedata
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from whoosh.formats import Positions
 
 from chronsearch.analysis import (
     CJK_BIGRAMS,
@@ -17,6 +18,7 @@ from chronsearch.analysis import (
     ENGLISH,
     ENGLISH_STEMS,
     JAPANESE,
+    indexed_terms,
     normalize,
 )
 from chronsearch.schema import make_schema
@@ -212,3 +214,29 @@ def test_english_phrases_do_not_match_across_stop_words(tmp_path):
     build(seeds, tmp_path / "index")
     with ChronicleIndex.open(tmp_path / "index") as ix:
         assert [hit.line for hit in ix.search('"police probe"').hits] == [5]
+
+
+_schema_as_indexed = pickle.loads(pickle.dumps(make_schema()))  # as a writer reads it from the index
+
+
+_english_words = st.lists(
+    st.sampled_from(["The", "police", "investigated", "zone's", "U.S.", "probes", "3.6", "running", "to", "a", "ＩＢＭ"]),
+    max_size=12,
+).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(["word", "stem", "morph", "bigram", "unigram"]), text=mixed_text | _english_words)
+def test_indexing_shortcut_gives_what_the_analyzer_chain_gives(field, text):
+    fieldobj = _schema_as_indexed[field]
+    assert indexed_terms(fieldobj.analyzer, text) is not None  # the shortcut is taken
+    shortcut = list(fieldobj.format.word_values(text, fieldobj.analyzer, mode="index"))
+    chain = list(Positions.word_values(fieldobj.format, text, fieldobj.analyzer, mode="index"))
+    assert sorted(shortcut) == sorted(chain)
+
+
+def test_indexing_shortcut_declines_analyzers_it_does_not_know():
+    from whoosh.analysis import LowercaseFilter, StemFilter
+
+    assert indexed_terms(ENGLISH | LowercaseFilter(), "Police") is None
+    assert indexed_terms(ENGLISH | StemFilter(ignore=["police"]), "Police") is None

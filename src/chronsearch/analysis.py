@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, TypeVar
 
 from janome import __version__ as janome_version  # only the version module, not the tokenizer
-from whoosh.analysis import StemFilter, StopFilter, Token, Tokenizer
+from whoosh.analysis import CompositeAnalyzer, StemFilter, StopFilter, Token, Tokenizer
 
 from chronsearch.chronicle import CJK_CHARS
 
@@ -63,6 +63,7 @@ __all__ = [
     "CJK_BIGRAMS",
     "CJK_UNIGRAMS",
     "ANALYSIS_VERSION",
+    "indexed_terms",
 ]
 
 # Bump when any analyzer's output changes: the index name carries it, so an index
@@ -241,6 +242,49 @@ class LatinWordTokenizer(NormalizingTokenizer):
     def terms(self, text: str, mode: str) -> Iterator[tuple[int, str, int, int]]:
         for pos, match in enumerate(_LATIN_WORD.finditer(text)):
             yield pos, _POSSESSIVE.sub("", match.group()), match.start(), match.end()
+
+
+def indexed_terms(analyzer: Any, text: str) -> list[tuple[int, str]] | None:
+    """The ``(position, term)`` pairs ``analyzer`` indexes for ``text``, in order:
+    what its tokens say in index mode, or None for an analyzer not built here.
+
+    Indexing asks every field's analyzer for its terms, and Whoosh's way, one
+    ``Token`` through every filter per word, costs more than finding the words.
+    The English fields share one split of the text into words.
+    """
+    if isinstance(analyzer, NormalizingTokenizer):
+        return [(pos, term) for pos, term, _, _ in analyzer.terms(normalize(text).text, "index")]
+    if not (isinstance(analyzer, CompositeAnalyzer) and isinstance(analyzer.items[0], LatinWordTokenizer)):
+        return None
+    terms = _latin_words(text)
+    for step in analyzer.items[1:]:
+        if type(step) is StopFilter and not step.renumber:
+            shortest, longest, stops = step.min, step.max, step.stops
+            terms = [
+                (pos, term)
+                for pos, term in terms
+                if len(term) >= shortest and (longest is None or len(term) <= longest) and term not in stops
+            ]
+        elif type(step) is StemFilter and step.lang and not step.ignore:
+            stem = _stemmer(step.lang)
+            terms = [(pos, stem(term)) for pos, term in terms]
+        else:
+            return None
+    return terms
+
+
+@functools.lru_cache(maxsize=4)
+def _latin_words(text: str) -> list[tuple[int, str]]:
+    return [(pos, term) for pos, term, _, _ in LatinWordTokenizer().terms(normalize(text).text, "index")]
+
+
+@functools.cache
+def _stemmer(lang: str) -> Callable[[str], str]:
+    # Whoosh's StemFilter keeps its own cache of stems, which costs more per word
+    # than the stemming it saves: a plain LRU cache in front of the stemmer.
+    from whoosh.lang import stemmer_for_language
+
+    return functools.lru_cache(maxsize=200_000)(stemmer_for_language(lang))
 
 
 class JanomeCache:

@@ -25,13 +25,15 @@ import struct
 import sys
 from array import array
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3LeafMatcher, W3PerDocReader, W3PostingsWriter
 from whoosh.formats import Positions
 from whoosh.system import _INT_SIZE
 from whoosh.util.numeric import byte_to_length, length_to_byte
+
+from chronsearch.analysis import indexed_terms
 
 __all__ = ["ArrayPositions", "Codec", "Postings", "make_codec", "read"]
 
@@ -59,6 +61,21 @@ def _from_bytes(typecode: str, data: bytes) -> array[Any]:
 
 class ArrayPositions(Positions):
     """Whoosh's positions format, each posting's positions stored as a uint32 array."""
+
+    def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple[str, int, float, bytes]]:
+        terms = indexed_terms(analyzer, value) if isinstance(value, str) and kwargs.get("mode") == "index" else None
+        if terms is None:
+            yield from super().word_values(value, analyzer, **kwargs)
+            return
+        found: dict[str, list[int]] = {}
+        for pos, term in terms:
+            if (positions := found.get(term)) is None:
+                found[term] = [pos]
+            else:
+                positions.append(pos)
+        boost = self.field_boost
+        for term, positions in found.items():
+            yield term, len(positions), len(positions) * boost, _to_bytes(array("I", positions))
 
     def encode(self, poslist: list[int]) -> bytes:
         return _to_bytes(array("I", poslist))
