@@ -57,8 +57,8 @@ from chronsearch.errors import (
     IndexMissingError,
     IndexVersionError,
 )
-from chronsearch.postings import make_codec
 from chronsearch.schema import index_name, make_schema
+from chronsearch.writing import SegmentWriter
 
 __all__ = ["UpdateStats", "update", "build", "is_fresh", "index_events", "open_index", "indexed_glossary"]
 
@@ -219,7 +219,7 @@ def index_events(events: Iterable[Event], index: str | Path, *, cache: bool = Tr
             ix = storage.open_index(name)
         else:
             ix = FileIndex.create(storage, make_schema(), name)
-        writer = ix.writer(codec=make_codec())
+        writer = SegmentWriter(ix)
         count = 0
         try:
             with _analysis_cache(index, cache):
@@ -378,7 +378,7 @@ def _commit(
 ) -> tuple[int, int]:
     """Apply ``plan`` in one commit; returns (events added, events removed)."""
     try:
-        writer = ix.writer(codec=make_codec())
+        writer = SegmentWriter(ix)
     except LockError:  # a writer that did not take our lock, such as plain Whoosh
         raise IndexLockedError(f"{storage.folder}: another process is writing the index") from None
     try:

@@ -28,9 +28,17 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3LeafMatcher, W3PerDocReader, W3PostingsWriter
+from whoosh.codec.whoosh3 import (
+    WHOOSH3_HEADER_MAGIC,
+    W3Codec,
+    W3FieldWriter,
+    W3LeafMatcher,
+    W3PerDocReader,
+    W3PerDocWriter,
+    W3TermInfo,
+)
 from whoosh.formats import Positions
-from whoosh.system import _INT_SIZE
+from whoosh.system import _INT_SIZE, pack_int, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from chronsearch.analysis import indexed_terms
@@ -87,30 +95,91 @@ class ArrayPositions(Positions):
         return len(valuestring) // 4
 
 
-class _PostingsWriter(W3PostingsWriter):
-    """Whoosh's postings writer, writing each block as arrays."""
+class _FieldWriter(W3FieldWriter):
+    """Whoosh's terms-and-postings writer, given each term's postings whole (see
+    :mod:`chronsearch.writing`) and writing them in blocks of arrays."""
 
-    def _write_block(self, last: bool = False) -> None:
-        if self._byteids:  # term vectors, which the schema has none of
-            raise NotImplementedError("postings keyed by bytes")
-        if not self._blockcount:
-            self._postfile.write(WHOOSH3_HEADER_MAGIC)
-        self._terminfo.add_block(self)
-        ids = self._ids
-        parts = [
-            _HEADER.pack(
-                len(ids), ids[-1], self._maxweight, length_to_byte(self._minlength), length_to_byte(self._maxlength)
-            ),
-            _to_bytes(ids),
-            _to_bytes(self._weights),
-        ]
-        if self._format.fixed_value_size() != 0:
-            parts += [_to_bytes(array("I", map(len, self._values))), *self._values]
-        data = b"".join(parts)
-        self._postfile.write_int(-len(data) if last else len(data))
+    _offset: int | None = None  # where the next term's postings go in the file
+
+    def add_postings(self, schema: Any, lengths: Any, items: Any) -> None:
+        raise NotImplementedError("chronsearch's SegmentWriter writes postings a term at a time")
+
+    def add_term(
+        self,
+        fieldname: str,
+        fieldobj: Any,
+        btext: bytes,
+        ids: array[int],
+        weights: array[float],
+        sizes: array[int],
+        values: bytes,
+        lengths: bytes | bytearray,
+    ) -> None:
+        """Write the postings of a term, in document order: their ``ids``, ``weights``,
+        and values (``values`` cut by ``sizes``). ``lengths`` is the field's length
+        byte of each document (0: no length); terms come in field and term order."""
+        fieldmap = self._fieldmap
+        if fieldname not in fieldmap:
+            fieldmap[fieldname] = len(fieldmap)
+        with_values = fieldobj.format.fixed_value_size() != 0
+        count = len(ids)
+        chunks = [WHOOSH3_HEADER_MAGIC]
+        total = shortest = longest = value_end = 0
+        top = 0.0
+        for first in range(0, count, BLOCK_LIMIT):
+            last = min(first + BLOCK_LIMIT, count)
+            block_ids, block_weights = ids[first:last], weights[first:last]
+            # Whoosh keeps the shortest and longest field length of a block
+            # (and a term) so a scorer can bound its scores; 0 is no length.
+            known = [byte for byte in map(lengths.__getitem__, block_ids) if byte] if lengths else ()
+            low, high = (min(known), max(known)) if known else (0, 0)
+            block_top = max(max(block_weights), 0.0)
+            parts = [
+                _HEADER.pack(last - first, block_ids[-1], block_top, low, high),
+                _to_bytes(block_ids),
+                _to_bytes(block_weights),
+            ]
+            if with_values:
+                block_sizes = sizes[first:last]
+                value_start, value_end = value_end, value_end + sum(block_sizes)
+                parts += [_to_bytes(block_sizes), values[value_start:value_end]]
+            data = b"".join(parts)
+            chunks += [pack_int(-len(data) if last == count else len(data)), data]
+            total += sum(block_weights)
+            top = max(top, block_top)
+            if known:
+                shortest, longest = min(shortest or 255, low), max(longest, high)
+        data = b"".join(chunks)
+        if self._offset is None:
+            self._offset = self._postfile.tell()
+        info = W3TermInfo(total, count, byte_to_length(shortest) if longest else None, byte_to_length(longest), top, ids[0], ids[-1])
+        info.set_extent(self._offset, len(data))
         self._postfile.write(data)
-        self._blockcount += 1
-        self._new_block()
+        self._offset += len(data)
+        self._tindex.add(pack_ushort(fieldmap[fieldname]) + btext, info.to_bytes())
+
+
+class _PerDocWriter(W3PerDocWriter):
+    """Whoosh's per-document writer, also keeping each field's length bytes in
+    memory for writing the postings (Whoosh reads them back one at a time)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.length_bytes: dict[str, bytearray] = {}
+
+    def add_field(self, fieldname: str, fieldobj: Any, value: Any, length: int) -> None:
+        super().add_field(fieldname, fieldobj, value, length)
+        if length:
+            column = self.length_bytes.setdefault(fieldname, bytearray())
+            docnum = self._docnum
+            if len(column) <= docnum:
+                column.extend(bytes(docnum + 1 - len(column)))
+            column[docnum] = length_to_byte(length)
+
+    def lengths_of(self, fieldname: str) -> bytes:
+        """The length byte of each document in ``fieldname`` (0: none), once closed."""
+        column = self.length_bytes.get(fieldname, b"")
+        return bytes(column) + bytes(self._doccount - len(column))
 
 
 class _LeafMatcher(W3LeafMatcher):
@@ -180,8 +249,11 @@ class Codec(W3Codec):
     def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
         return _PerDocReader(storage, segment)
 
-    def postings_writer(self, dbfile: Any, byteids: bool = False) -> _PostingsWriter:
-        return _PostingsWriter(dbfile, blocklimit=self._blocklimit, byteids=byteids, compression=0)
+    def per_document_writer(self, storage: Any, segment: Any) -> _PerDocWriter:
+        return _PerDocWriter(self, storage, segment)
+
+    def field_writer(self, storage: Any, segment: Any) -> _FieldWriter:
+        return _FieldWriter(self, storage, segment)
 
     def postings_reader(self, dbfile: Any, terminfo: Any, format_: Any, term: Any = None, scorer: Any = None) -> Any:
         if terminfo.is_inlined():
