@@ -71,10 +71,20 @@ class ArrayPositions(Positions):
     """Whoosh's positions format, each posting's positions stored as a uint32 array."""
 
     def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple[str, int, float, bytes]]:
-        terms = indexed_terms(analyzer, value) if isinstance(value, str) and kwargs.get("mode") == "index" else None
-        if terms is None:
+        items = self.indexed(value, analyzer) if isinstance(value, str) and kwargs.get("mode") == "index" else None
+        if items is None:
             yield from super().word_values(value, analyzer, **kwargs)
             return
+        for btext, freq, weight, positions in items:
+            yield btext.decode("utf-8"), freq, weight, positions
+
+    def indexed(self, text: str, analyzer: Any) -> list[tuple[bytes, int, float, bytes]] | None:
+        """What a field of this format indexes for ``text``, as Whoosh's ``field.index``
+        gives it (UTF-8 term, frequency, weight, positions); None if ``analyzer``
+        has no shortcut (:func:`chronsearch.analysis.indexed_terms`)."""
+        terms = indexed_terms(analyzer, text)
+        if terms is None:
+            return None
         found: dict[str, list[int]] = {}
         for pos, term in terms:
             if (positions := found.get(term)) is None:
@@ -82,8 +92,10 @@ class ArrayPositions(Positions):
             else:
                 positions.append(pos)
         boost = self.field_boost
-        for term, positions in found.items():
-            yield term, len(positions), len(positions) * boost, _to_bytes(array("I", positions))
+        return [
+            (term.encode("utf-8"), len(positions), len(positions) * boost, _to_bytes(array("I", positions)))
+            for term, positions in found.items()
+        ]
 
     def encode(self, poslist: list[int]) -> bytes:
         return _to_bytes(array("I", poslist))

@@ -27,7 +27,7 @@ from typing import Any
 
 from whoosh.writing import SegmentWriter as WhooshSegmentWriter
 
-from chronsearch.postings import make_codec
+from chronsearch.postings import ArrayPositions, make_codec
 
 __all__ = ["MEMORY_LIMIT", "SegmentWriter"]
 
@@ -150,6 +150,15 @@ class TermPool:
                 yield fieldname, btext, array("I", ids), array("f", weights), array("I", sizes), values
 
 
+def _indexed(field: Any, value: Any) -> Iterable[tuple[bytes, int, float, bytes]]:
+    """What ``field.index(value)`` gives, by the format's shortcut where it has one."""
+    if isinstance(field.format, ArrayPositions) and isinstance(value, str):
+        items = field.format.indexed(value, field.analyzer)
+        if items is not None:
+            return items
+    return field.index(value)
+
+
 def _term_key(item: TermPostings) -> tuple[str, bytes]:
     return item[0], item[1]
 
@@ -177,7 +186,7 @@ class SegmentWriter(WhooshSegmentWriter):
                 if value is None:
                     continue
                 field = schema[name]
-                length = self.pool.add_field(name, docnum, field.index(value)) if field.indexed else 0
+                length = self.pool.add_field(name, docnum, _indexed(field, value)) if field.indexed else 0
                 perdoc.add_field(name, field, value if field.stored else None, length if field.scorable else 0)
                 if field.column_type:
                     perdoc.add_column_value(name, field.column_type, field.to_column_value(value))
