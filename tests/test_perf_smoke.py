@@ -113,6 +113,17 @@ def test_an_index_built_by_other_code_is_rebuilt(report: tuple[dict, str]) -> No
     assert again["reused"] is False and again["events"] == EVENTS
 
 
+def test_a_record_of_module_paths_from_an_older_benchmark_means_a_rebuild(report: tuple[dict, str]) -> None:
+    data, _ = report
+    folder = Path(data["corpora"][0]["work"])
+    record_file = folder / "index.build.json"
+    record = json.loads(record_file.read_text(encoding="utf-8"))
+    record["code"] = {"/elsewhere/src/chronsearch/__init__": "a hash"}
+    record_file.write_text(json.dumps(record), encoding="utf-8")
+    again = perf.ensure_index(folder / "seeds", folder / "index", rebuild=False)
+    assert again["reused"] is False and again["events"] == EVENTS
+
+
 def test_table_shows_every_row_with_a_ratio(report: tuple[dict, str]) -> None:
     _, printed = report
     for label in perf.LABELS.values():
