@@ -118,7 +118,7 @@ def test_a_record_of_module_paths_from_an_older_benchmark_means_a_rebuild(report
     folder = Path(data["corpora"][0]["work"])
     record_file = folder / "index.build.json"
     record = json.loads(record_file.read_text(encoding="utf-8"))
-    record["code"] = {"/elsewhere/src/chronsearch/__init__": "a hash"}
+    record["code"] = {"/elsewhere/src/chronsearch/__init__.py": "a hash"}
     record_file.write_text(json.dumps(record), encoding="utf-8")
     again = perf.ensure_index(folder / "seeds", folder / "index", rebuild=False)
     assert again["reused"] is False and again["events"] == EVENTS

@@ -16,7 +16,8 @@ A word's positions in an event (its *value*) are a uint32 array
 Whoosh's own matchers still read these blocks (:class:`_LeafMatcher`), for the
 queries :mod:`chronsearch.matching` leaves to them and for merging segments.
 :func:`read` gives :mod:`chronsearch.matching` a term's postings as NumPy arrays.
-:class:`Codec` is how the index writes and reads its segments.
+:class:`Codec` is how the index writes and reads its segments; a term's postings
+are written whole (:meth:`_FieldWriter.add_term`, fed by :mod:`chronsearch.writing`).
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ class _FieldWriter(W3FieldWriter):
         data = b"".join(chunks)
         if self._offset is None:
             self._offset = self._postfile.tell()
-        info = W3TermInfo(total, count, byte_to_length(shortest) if longest else None, byte_to_length(longest), top, ids[0], ids[-1])
+        shortest_length = byte_to_length(shortest) if longest else None
+        info = W3TermInfo(total, count, shortest_length, byte_to_length(longest), top, ids[0], ids[-1])
         info.set_extent(self._offset, len(data))
         self._postfile.write(data)
         self._offset += len(data)
@@ -243,9 +245,8 @@ class _LeafMatcher(W3LeafMatcher):
 class _PerDocReader(W3PerDocReader):
     """Whoosh's per-document reader, remembering which columns a segment has.
 
-    While committing, Whoosh asks for the length of every posting's document in
-    its field; for a field without lengths (ids, numbers) that is a file-system
-    check per posting.
+    Merging segments, Whoosh asks for each document's length in every field; for
+    a field without lengths (ids, numbers) that was a file-system check each time.
     """
 
     def has_column(self, fieldname: str) -> bool:
