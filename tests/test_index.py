@@ -315,9 +315,17 @@ def test_analysing_in_processes_indexes_the_same_terms(tmp_path: Path, monkeypat
     index_events(events, tmp_path / "two", jobs=2, cache=cache)
 
     def postings(index: Path) -> list:
+        """Every term's postings: documents, weights and positions."""
+        found = []
         with ChronicleIndex.open(index) as ix:
             reader = ix._current_searcher().reader()
-            return [(field, term, reader.doc_frequency(field, term)) for field, term in reader.all_terms()]
+            for field, term in reader.all_terms():
+                matcher, items = reader.postings(field, term), []
+                while matcher.is_active():
+                    items.append((matcher.id(), matcher.weight(), matcher.value()))
+                    matcher.next()
+                found.append((field, term, items))
+        return found
 
     assert postings(tmp_path / "one") == postings(tmp_path / "two")
     if cache:  # the workers' analysis went into the cache file
