@@ -118,6 +118,9 @@ def test_watch_follows_edits_additions_and_deletions(tmp_path: Path, seeds_copy:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A shell runs background jobs with SIGINT ignored, and a child inherits
+        # that: the watcher must get Ctrl-C as a terminal would send it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     out: queue.Queue[str] = queue.Queue()
     err: queue.Queue[str] = queue.Queue()

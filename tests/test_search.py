@@ -588,6 +588,10 @@ def test_quoted_single_cjk_characters(ix: ChronicleIndex, query: str) -> None:
     search_or_syntax_error(ix, query, "all", "relevance")
 
 
+def _event_text(start: str) -> str:
+    return next(e.text for e in EVENTS if e.text.startswith(start))
+
+
 def _script(ch: str) -> str | None:
     for name, pattern in (("hiragana", "[\u3041-\u309f]"), ("katakana", "[\u30a1-\u30fa\u30fc-\u30ff]"), ("kanji", "[\u3400-\u9fff々]")):
         if re.match(pattern, ch):
@@ -596,6 +600,11 @@ def _script(ch: str) -> str | None:
 
 
 @settings(max_examples=300, deadline=None)
+@example(  # the snippet's text occurs twice; the first occurrence is cut inside a word
+    parts=[_event_text("2014 “Chinese Overseas")] * 2 + [_event_text("東北アジア太平洋データセンターの")],
+    width=11,
+    at=0.8125,
+)
 @given(
     parts=st.lists(st.sampled_from([e.text for e in EVENTS]), min_size=1, max_size=3),
     width=st.integers(10, 120),
@@ -609,8 +618,15 @@ def test_snippets_never_cut_inside_a_word(parts: list[str], width: int, at: floa
     spans = [words[int(at * (len(words) - 1))]] if words else []
     snippet, shown = make_snippet(text, spans, width=width)
     core = snippet.removeprefix("…").removesuffix("…")
-    start = text.find(core) if not snippet.startswith("…") else text.find(core, 1)
-    assert start >= 0
+    lead = len(snippet) - len(snippet.removeprefix("…"))
+
+    def highlights_if_from(i: int) -> tuple:
+        return tuple((max(b, i) - i + lead, min(e, i + len(core)) - i + lead) for b, e in spans if b < i + len(core) and e > i)
+
+    # The core may occur more than once ("…データセンター、…データ研究院"): the
+    # snippet is the occurrence whose highlights are the ones shown.
+    occurrences = [i for i in range(lead, len(text)) if text.startswith(core, i)]
+    start = next(i for i in occurrences if highlights_if_from(i) == shown)
     for cut in (start, start + len(core)):
         if cut in (0, len(text)):
             continue
