@@ -279,7 +279,12 @@ class _Segment:
             if not len(starts):
                 return _NONE
         assert starts is not None
-        return _boosted(_within(found, np.unique(starts >> 32)), q.boost)
+        # Sorted, so each event's first start is where the event changes: no
+        # need for np.unique's hashing, a fifth of a common phrase's time.
+        events = starts >> 32
+        first = np.ones(len(events), bool)
+        np.not_equal(events[1:], events[:-1], out=first[1:])
+        return _boosted(_within(found, events[first]), q.boost)
 
     def _lookup(self, fieldname: str, text: Any) -> tuple[bytes, Any] | None:
         """The term as the index stores it and its term info, or None when the
