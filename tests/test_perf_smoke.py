@@ -101,26 +101,30 @@ def test_an_unchanged_index_is_reused(report: tuple[dict, str]) -> None:
     assert again["reused"] is True and again["events"] == EVENTS
 
 
-def test_an_index_built_by_other_code_is_rebuilt(report: tuple[dict, str]) -> None:
-    data, _ = report
+def _ensure_after_editing_the_record(data: dict, edit) -> dict:
+    """``ensure_index`` of the first corpus once ``edit`` has changed its build record."""
     folder = Path(data["corpora"][0]["work"])
     record_file = folder / "index.build.json"
     record = json.loads(record_file.read_text(encoding="utf-8"))
-    assert "chronsearch.analysis" in record["code"]
-    record["code"]["chronsearch.analysis"] = "another version"
+    edit(record)
     record_file.write_text(json.dumps(record), encoding="utf-8")
-    again = perf.ensure_index(folder / "seeds", folder / "index", rebuild=False)
+    return perf.ensure_index(folder / "seeds", folder / "index", rebuild=False)
+
+
+def test_an_index_built_by_other_code_is_rebuilt(report: tuple[dict, str]) -> None:
+    def other_analysis(record: dict) -> None:
+        assert "chronsearch.analysis" in record["code"]
+        record["code"]["chronsearch.analysis"] = "another version"
+
+    again = _ensure_after_editing_the_record(report[0], other_analysis)
     assert again["reused"] is False and again["events"] == EVENTS
 
 
 def test_a_record_of_module_paths_from_an_older_benchmark_means_a_rebuild(report: tuple[dict, str]) -> None:
-    data, _ = report
-    folder = Path(data["corpora"][0]["work"])
-    record_file = folder / "index.build.json"
-    record = json.loads(record_file.read_text(encoding="utf-8"))
-    record["code"] = {"/elsewhere/src/chronsearch/__init__.py": "a hash"}
-    record_file.write_text(json.dumps(record), encoding="utf-8")
-    again = perf.ensure_index(folder / "seeds", folder / "index", rebuild=False)
+    def module_paths(record: dict) -> None:
+        record["code"] = {"/elsewhere/src/chronsearch/__init__.py": "a hash"}
+
+    again = _ensure_after_editing_the_record(report[0], module_paths)
     assert again["reused"] is False and again["events"] == EVENTS
 
 

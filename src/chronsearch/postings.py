@@ -277,7 +277,7 @@ class Codec(W3Codec):
 
 def make_codec() -> W3Codec:
     """How segments are written and read."""
-    return Codec(blocklimit=BLOCK_LIMIT)
+    return Codec()
 
 
 @dataclass(frozen=True)
