@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from whoosh.filedb.filestore import RamStorage
 from whoosh.index import FileIndex
 from whoosh.util.numeric import byte_to_length, length_to_byte
+from whoosh.writing import SegmentWriter as WhooshSegmentWriter
 
 from chronsearch.chronicle import chronicle_sources, read_chronicle
 from chronsearch.indexing import event_document
@@ -123,3 +124,33 @@ def test_a_pool_gives_the_same_terms_whatever_it_spills(tmp_path_factory, postin
     assert [(f, t) for f, t, *_ in expected] == sorted({(f, t) for f, t, _ in postings})
     spilled.cleanup()
     assert storage.list() == []
+
+
+def test_every_document_reads_back_as_whooshs_own_writer_writes_it(events):
+    """Stored fields, columns and field lengths, which the segment writer keeps
+    in memory and writes whole, read back as from Whoosh's writer."""
+    ours = _written(events, 10**9)
+    ix = FileIndex.create(RamStorage(), make_schema(), "events")
+    writer = WhooshSegmentWriter(ix)
+    for event in events:
+        writer.add_document(**event_document(event))
+    writer.commit()
+    theirs = ix.reader()
+
+    schema = make_schema()
+    columns = [name for name, field in schema.items() if field.column_type]
+    scorable = [name for name, field in schema.items() if field.scorable]
+    assert {"year", "month", "line"} <= set(columns) and {"word", "stem", "morph"} <= set(scorable)
+    assert any(event.month is None for event in events) and any(event.month for event in events)
+    assert ours.doc_count_all() == theirs.doc_count_all() == len(events)
+    for reader in (ours, theirs):
+        reader.columns = {name: reader.column_reader(name) for name in columns}
+    for docnum in range(len(events)):
+        assert ours.stored_fields(docnum) == theirs.stored_fields(docnum)
+        for name in columns:
+            assert ours.columns[name][docnum] == theirs.columns[name][docnum], (name, docnum)
+        for name in scorable:
+            assert ours.doc_field_length(docnum, name) == theirs.doc_field_length(docnum, name), (name, docnum)
+    for name in scorable:
+        assert ours.field_length(name) == theirs.field_length(name)
+        assert ours.max_field_length(name) == theirs.max_field_length(name)

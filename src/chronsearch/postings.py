@@ -37,7 +37,9 @@ from whoosh.codec.whoosh3 import (
     W3PerDocReader,
     W3PerDocWriter,
     W3TermInfo,
+    _lenfield,
 )
+from whoosh.columns import NumericColumn
 from whoosh.formats import Positions
 from whoosh.system import _INT_SIZE, pack_int, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
@@ -174,26 +176,70 @@ class _FieldWriter(W3FieldWriter):
 
 
 class _PerDocWriter(W3PerDocWriter):
-    """Whoosh's per-document writer, also keeping each field's length bytes in
-    memory for writing the postings (Whoosh reads them back one at a time)."""
+    """Whoosh's per-document writer, keeping field lengths and numeric columns in
+    memory until the segment closes.
+
+    Whoosh writes every value of a column through three layers of file objects,
+    and its segment writer then reads each posting's field length back from
+    disk. Here the lengths are at hand for writing the postings (:meth:`lengths_of`)
+    and each column is written whole, in the same format.
+    """
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.length_bytes: dict[str, bytearray] = {}
+        self._numbers: dict[str, array[Any] | None] = {}  # None: a column Whoosh writes
 
     def add_field(self, fieldname: str, fieldobj: Any, value: Any, length: int) -> None:
-        super().add_field(fieldname, fieldobj, value, length)
+        if value is not None:
+            self._storedfields[fieldname] = value
         if length:
             column = self.length_bytes.setdefault(fieldname, bytearray())
             docnum = self._docnum
-            if len(column) <= docnum:
-                column.extend(bytes(docnum + 1 - len(column)))
-            column[docnum] = length_to_byte(length)
+            if len(column) < docnum:
+                column.extend(bytes(docnum - len(column)))
+            column.append(length_to_byte(length))
+            self._fieldlengths[fieldname] += length
+
+    def add_column_value(self, fieldname: str, column: Any, value: Any) -> None:
+        if fieldname not in self._numbers:
+            self._numbers[fieldname] = _number_array(column)
+        numbers = self._numbers[fieldname]
+        if numbers is None:
+            super().add_column_value(fieldname, column, value)
+            return
+        docnum = self._docnum
+        if len(numbers) < docnum:
+            numbers.extend([column._default] * (docnum - len(numbers)))
+        numbers.append(value)
 
     def lengths_of(self, fieldname: str) -> bytes:
-        """The length byte of each document in ``fieldname`` (0: none), once closed."""
+        """The length byte of each document in ``fieldname`` (0: none)."""
         column = self.length_bytes.get(fieldname, b"")
         return bytes(column) + bytes(self._doccount - len(column))
+
+    def close(self) -> None:
+        for fieldname in self.length_bytes:
+            self._cols.create_file(_lenfield(fieldname)).write(self.lengths_of(fieldname))
+        for fieldname, numbers in self._numbers.items():
+            if numbers is not None:
+                if _LITTLE:  # Whoosh's numeric columns are big-endian
+                    numbers.byteswap()
+                self._cols.create_file(fieldname).write(numbers.tobytes())
+        super().close()
+
+
+def _number_array(column: Any) -> array[Any] | None:
+    """An empty array for the values of ``column`` if it is one of Whoosh's numeric
+    columns and an array holds its numbers as it stores them; else None."""
+    if type(column) is not NumericColumn:
+        return None
+    typecode = column._typecode
+    try:
+        numbers = array(typecode)
+    except ValueError:
+        return None
+    return numbers if numbers.itemsize == struct.calcsize("!" + typecode) else None
 
 
 class _LeafMatcher(W3LeafMatcher):

@@ -38,6 +38,9 @@ MEMORY_LIMIT = 128 * 1024 * 1024
 _TERM_BYTES = 450
 _POSTING_BYTES = 12
 
+# How many (field, value) pairs of metadata a writer remembers (see SegmentWriter._work_out).
+_SEEN_LIMIT = 100_000
+
 # A term's postings: field, term, document numbers, weights, value sizes, values.
 TermPostings = tuple[str, bytes, "array[int]", "array[float]", "array[int]", bytes]
 
@@ -159,6 +162,10 @@ def _indexed(field: Any, value: Any) -> Iterable[tuple[bytes, int, float, bytes]
     return field.index(value)
 
 
+def _column_value(field: Any, value: Any) -> Any:
+    return field.to_column_value(value) if field.column_type else None
+
+
 def _term_key(item: TermPostings) -> tuple[str, bytes]:
     return item[0], item[1]
 
@@ -170,6 +177,13 @@ class SegmentWriter(WhooshSegmentWriter):
     def __init__(self, ix: Any, *, limit: int = MEMORY_LIMIT, **kwargs: Any) -> None:
         super().__init__(ix, codec=make_codec(), **kwargs)
         self.pool = TermPool(self._tempstorage, limit)
+        # Metadata fields (year, language, file...) repeat a few values: each
+        # value's terms and column value are worked out once.
+        self._repeating = {
+            name for name, field in self.schema.items()
+            if field.indexed and not field.unique and not field.format.supports("positions")
+        }
+        self._seen: dict[tuple[str, Any], tuple[Any, Any]] = {}
 
     def add_document(self, **fields: Any) -> None:
         """Whoosh's ``add_document``, without what chronsearch's schema never has
@@ -178,7 +192,7 @@ class SegmentWriter(WhooshSegmentWriter):
             return super().add_document(**fields)
         self._check_state()
         self._check_fields(self.schema, fields)
-        docnum, perdoc, schema = self.docnum, self.perdocwriter, self.schema
+        docnum, perdoc, schema, pool = self.docnum, self.perdocwriter, self.schema, self.pool
         perdoc.start_doc(docnum)
         try:
             for name in sorted(fields):
@@ -186,16 +200,29 @@ class SegmentWriter(WhooshSegmentWriter):
                 if value is None:
                     continue
                 field = schema[name]
-                length = self.pool.add_field(name, docnum, _indexed(field, value)) if field.indexed else 0
+                items, column_value = self._work_out(name, field, value)
+                length = pool.add_field(name, docnum, items) if field.indexed else 0
                 perdoc.add_field(name, field, value if field.stored else None, length if field.scorable else 0)
                 if field.column_type:
-                    perdoc.add_column_value(name, field.column_type, field.to_column_value(value))
+                    perdoc.add_column_value(name, field.column_type, column_value)
         except Exception:
             perdoc.cancel_doc()
             raise
         perdoc.finish_doc()
         self._added = True
         self.docnum += 1
+
+    def _work_out(self, name: str, field: Any, value: Any) -> tuple[Any, Any]:
+        """What ``field`` indexes for ``value``, and its column value."""
+        if name in self._repeating:
+            key = (name, value)
+            known = self._seen.get(key)
+            if known is None:
+                if len(self._seen) >= _SEEN_LIMIT:
+                    self._seen.clear()
+                known = self._seen[key] = (list(field.index(value)), _column_value(field, value))
+            return known
+        return (_indexed(field, value) if field.indexed else ()), _column_value(field, value)
 
     @functools.cached_property
     def _special(self) -> bool:
