@@ -98,6 +98,7 @@ def test_the_index_follows_glossary_edits(tmp_path: Path, seeds_copy: Path) -> N
     assert run("search", "Toshiba", "--lang", "ja", *loc).exit_code == 1
 
     with ChronicleIndex.open(tmp_path / "index") as ix:
+        assert ix.search("東芝").total == 0
         glossary.write_text(glossary.read_text(encoding="utf-8") + "東芝\tToshiba\n", encoding="utf-8")
         edited = run("search", "東芝", "--json", *loc)  # refreshes the index first
         assert "1 changed" in edited.stderr

@@ -291,19 +291,20 @@ def _tracked_files(seeds: str | Path) -> list[str]:
     return chronicle_sources(seeds) + ([GLOSSARY_FILE] if glossary else [])
 
 
-def indexed_glossary(ix: FileIndex) -> tuple[float, list[list[str]]]:
-    """The glossary rows recorded with the latest commit of ``ix``, and when that record was written.
+def indexed_glossary(ix: FileIndex, generation: int, known: Any = None) -> tuple[Any, list[list[str]] | None]:
+    """When the record of commit ``generation`` of ``ix`` was written, and the glossary rows it holds.
 
     A glossary edit rewrites the record without a new commit, so a reader
-    rereads it when the time changes.
+    rereads it when that time changes; until then (``known``) the rows are None.
     """
     storage, name = ix.storage, ix.indexname
-    path = os.path.join(storage.folder, _manifest_file(name, _generation(storage, name)))
     try:
-        written = os.stat(path).st_mtime_ns
+        written = (generation, os.stat(os.path.join(storage.folder, _manifest_file(name, generation))).st_mtime_ns)
     except OSError:
-        return 0, []
-    manifest = _read_manifest(storage, name, _generation(storage, name)) or {}
+        return None, []
+    if written == known:
+        return written, None
+    manifest = _read_manifest(storage, name, generation) or {}
     return written, manifest.get(GLOSSARY_FILE, {}).get("glossary") or []
 
 

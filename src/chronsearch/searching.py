@@ -454,7 +454,7 @@ class ChronicleIndex:
     def __init__(self, ix: FileIndex) -> None:
         self._ix = ix
         self._searcher: Searcher | None = None
-        self._glossary_cache: tuple[float, Glossary] | None = None
+        self._glossary_cache: tuple[Any, Glossary] | None = None
         self._columns_cache: tuple[Searcher, Columns] | None = None
         self._janome_cache: tuple[Searcher, JanomeCache | None] | None = None
 
@@ -748,8 +748,9 @@ class ChronicleIndex:
         return using_janome_cache(self._janome_cache[1])
 
     def _glossary(self) -> Glossary:
-        written, rows = indexed_glossary(self._ix)
-        if self._glossary_cache is None or self._glossary_cache[0] != written:
+        known = self._glossary_cache[0] if self._glossary_cache else None
+        written, rows = indexed_glossary(self._ix, self._snapshot.reader().generation(), known)
+        if rows is not None:
             self._glossary_cache = (written, Glossary(rows))
         return self._glossary_cache[1]
 
