@@ -18,6 +18,7 @@ from chronsearch.analysis import (
     ENGLISH,
     ENGLISH_STEMS,
     JAPANESE,
+    indexed_spans,
     indexed_terms,
     normalize,
 )
@@ -233,6 +234,17 @@ def test_indexing_shortcut_gives_what_the_analyzer_chain_gives(field, text):
     shortcut = list(fieldobj.format.word_values(text, fieldobj.analyzer, mode="index"))
     chain = list(Positions.word_values(fieldobj.format, text, fieldobj.analyzer, mode="index"))
     assert sorted(shortcut) == sorted(chain)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(["word", "stem", "morph", "bigram", "unigram"]), text=mixed_text | _english_words)
+def test_spans_of_the_shortcut_are_the_analyzer_chains(field, text):
+    """Highlighting finds terms by the shortcut: each at the chain's position and characters."""
+    analyzer = _schema_as_indexed[field].analyzer
+    norm = normalize(text)
+    shortcut = [(pos, term, *norm.span(start, end)) for pos, term, start, end in indexed_spans(analyzer, text)]
+    chain = [(t.pos, t.text, t.startchar, t.endchar) for t in analyzer(text, positions=True, chars=True, mode="index")]
+    assert shortcut == chain
 
 
 def test_indexing_shortcut_declines_analyzers_it_does_not_know():

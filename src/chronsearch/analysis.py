@@ -64,6 +64,7 @@ __all__ = [
     "CJK_UNIGRAMS",
     "ANALYSIS_VERSION",
     "indexed_terms",
+    "indexed_spans",
 ]
 
 # Bump when any analyzer's output changes: the index name carries it, so an index
@@ -256,7 +257,7 @@ def indexed_terms(analyzer: Any, text: str) -> list[tuple[int, str]] | None:
         return [(pos, term) for pos, term, _, _ in analyzer.terms(normalize(text).text, "index")]
     if not (isinstance(analyzer, CompositeAnalyzer) and isinstance(analyzer.items[0], LatinWordTokenizer)):
         return None
-    terms = _latin_words(text)
+    terms = [(pos, term) for pos, term, _, _ in _latin_words(text)]
     for step in analyzer.items[1:]:
         if type(step) is StopFilter and not step.renumber:
             shortest, longest, stops = step.min, step.max, step.stops
@@ -273,9 +274,23 @@ def indexed_terms(analyzer: Any, text: str) -> list[tuple[int, str]] | None:
     return terms
 
 
+def indexed_spans(analyzer: Any, text: str) -> list[tuple[int, str, int, int]] | None:
+    """:func:`indexed_terms` with each term's span in ``normalize(text).text``:
+    ``(position, term, start, end)``; None for an analyzer not built here."""
+    if isinstance(analyzer, NormalizingTokenizer):
+        return list(analyzer.terms(normalize(text).text, "index"))
+    terms = indexed_terms(analyzer, text)
+    if terms is None:
+        return None
+    # The analyzer is a LatinWordTokenizer and filters that keep positions:
+    # a term's position is its word's index.
+    words = _latin_words(text)
+    return [(pos, term, words[pos][2], words[pos][3]) for pos, term in terms]
+
+
 @functools.lru_cache(maxsize=4)
-def _latin_words(text: str) -> list[tuple[int, str]]:
-    return [(pos, term) for pos, term, _, _ in LatinWordTokenizer().terms(normalize(text).text, "index")]
+def _latin_words(text: str) -> list[tuple[int, str, int, int]]:
+    return list(LatinWordTokenizer().terms(normalize(text).text, "index"))
 
 
 @functools.cache

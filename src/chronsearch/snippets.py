@@ -20,7 +20,7 @@ from typing import Any
 
 from whoosh import query as wq
 
-from chronsearch.analysis import CjkNgramTokenizer, NormalizingTokenizer, normalize
+from chronsearch.analysis import CjkNgramTokenizer, indexed_spans, normalize
 from chronsearch.schema import CONTENT_FIELDS
 
 __all__ = ["highlight_spans", "make_snippet"]
@@ -94,11 +94,11 @@ def _string_spans(text: str, string: str) -> Iterator[Span]:
 
 def _token_spans(text: str, wanted: Iterable[tuple[str, ...]], analyzer: Any) -> Iterator[Span]:
     """Where the analyzer's tokens of ``text`` hold each sequence at adjacent positions."""
-    if isinstance(analyzer, NormalizingTokenizer):
+    spans = indexed_spans(analyzer, text)
+    if spans is not None:
         # Its terms, without a Token object each; offsets map back only for a match.
-        norm = normalize(text)
-        tokens = [(term, pos, start, end) for pos, term, start, end in analyzer.terms(norm.text, "index")]
-        span = norm.span
+        tokens = [(term, pos, start, end) for pos, term, start, end in spans]
+        span = normalize(text).span
     else:
         tokens = [(t.text, t.pos, t.startchar, t.endchar) for t in analyzer(text, positions=True, chars=True, mode="index")]
         span = _same
