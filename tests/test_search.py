@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from chronsearch import ChronicleIndex, ChronsearchError, QuerySyntaxError, SearchResults, read_chronicle
 from chronsearch.analysis import normalize
 from chronsearch.chronicle import CJK_CHARS
-from chronsearch import snippets
+from chronsearch.glossary import GLOSSARY_FILE, Glossary, parse_glossary
+from chronsearch import searching, snippets
 from chronsearch.schema import make_schema
 from chronsearch.snippets import make_snippet
 
@@ -714,3 +715,42 @@ def test_every_month_filter_counts_what_stats_count(ix: ChronicleIndex):
             year, month = map(int, key.split("-"))
             assert ix.search("", year=year, month=month, limit=0).total == count
             assert ix.search("", year=year, month=month, lang="ja", limit=0).total <= count
+
+
+# --- the parser's shortcut for plain words ----------------------------------------
+
+_GLOSSARY = Glossary(parse_glossary((SEEDS / GLOSSARY_FILE).read_bytes(), source=GLOSSARY_FILE))
+_SCHEMA = make_schema()
+_plain_pieces = st.sampled_from(
+    ["zone", "Zone's", "'s", "the", "what", "e-commerce", "U.S.", "3.6", "1,000", "IBM社", "ＩＢＭ", "㎡", "-", "…", "&",
+     "遼寧省", "ハイテク産業区", "設立した", "の", "何", "Kyoto", "High-tech", "京都", "高新区", "ｶﾞｲﾄﾞ", "café"]
+)
+_syntax_pieces = st.sampled_from(['"', "'", "(", ")", "*", "?", ":", "^2", "~", "<", ">=", "[", "]", "{", "}", "AND", "OR", "NOT"])
+_spaces = st.sampled_from([" ", "  ", "\u3000", "\t"])
+
+
+@st.composite
+def _queries(draw, pieces):
+    words = draw(st.lists(st.lists(pieces, min_size=1, max_size=3).map("".join), min_size=1, max_size=5))
+    return "".join(word + draw(_spaces) for word in words).strip()
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_queries(_plain_pieces | _syntax_pieces), glossary=st.sampled_from([None, _GLOSSARY]))
+def test_plain_words_parse_as_whoosh_parses_them(text, glossary):
+    """The shortcut gives Whoosh's query exactly, or declines and leaves it to Whoosh."""
+    shortcut = searching._plain_words(text, _SCHEMA, glossary)
+    try:
+        whoosh, names = searching._run_parser(text, _SCHEMA, "all", glossary, drop_question_words=True)
+    except QuerySyntaxError:
+        assert shortcut is None
+        return
+    if shortcut is not None:
+        assert shortcut == whoosh
+        assert not (names and names.applied)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=_queries(_plain_pieces.filter(lambda word: word != "'s")))
+def test_plain_words_take_the_shortcut(text):
+    assert searching._plain_words(text, _SCHEMA, None) is not None

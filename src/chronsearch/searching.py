@@ -354,6 +354,8 @@ def _parse(
         raise ValueError(f"match must be 'all' or 'any', not {match!r}")
     if not text.strip() or text.strip() == "*":
         return wq.Every(), ()
+    if match == "all" and (q := _plain_words(text, schema, glossary)) is not None:
+        return q, ()
     q, names = _run_parser(text, schema, match, glossary, drop_question_words=True)
     if match == "any":
         if q is wq.NullQuery:  # nothing but question words: look them up after all
@@ -364,6 +366,49 @@ def _parse(
     if error:
         raise QuerySyntaxError(text, str(error))
     return q, tuple(dict.fromkeys(names.applied)) if names else ()
+
+
+# A word without what Whoosh's parser, as configured here, reads as syntax:
+# quotes, groups, wildcards, fields, boosts, fuzziness, ranges and comparisons.
+# An apostrophe after a letter ("zone's") cannot open a quote.
+_PLAIN_WORD = re.compile(r"(?:[^\s\"'()*?\u055e\u061f\u1367:^~<>=\[\]{}]|(?<=\w)')+")
+_OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "REQUIRE"})
+
+
+def _plain_words(text: str, schema: Any, glossary: Glossary | None) -> wq.Query | None:
+    """The query ``_run_parser`` makes of ``text`` with ``match="all"``, if it is
+    only plain words that name nothing in the glossary; else None.
+
+    Most queries are a few plain words, and Whoosh's parser costs more than
+    looking them up (a test holds the two equal).
+    """
+    words = text.split()
+    if not all(_PLAIN_WORD.fullmatch(word) and word not in _OPERATORS for word in words):
+        return None
+    if glossary:
+        most = glossary.max_words
+        if any(glossary.equivalents(words[i : i + k]) for i in range(len(words)) for k in range(1, most + 1)):
+            return None
+    groups = []
+    for word in words:
+        # As _ContentWords and Whoosh's multifield plugin make them.
+        parts = _script_segments(unicodedata.normalize("NFKC", word)) or [word]
+        per_part = [
+            wq.Or([q for field in CONTENT_FIELDS if (q := _field_query(schema[field], field, part)) is not None])
+            for part in parts
+        ]
+        groups.append(per_part[0] if len(per_part) == 1 else wq.And(per_part))
+    q = wq.And(groups)
+    return (q if q else wq.NullQuery).normalize()
+
+
+def _field_query(field: Any, fieldname: str, text: str) -> wq.Query | None:
+    """Whoosh's ``QueryParser.term_query`` for a field whose ``multitoken_query`` is "phrase"."""
+    texts = list(field.process_text(text, mode="query", tokenize=True, removestops=True))
+    boost = FIELD_BOOSTS[fieldname]
+    if len(texts) > 1:
+        return wq.Phrase(fieldname, texts, boost=boost)
+    return wq.Term(fieldname, texts[0], boost=boost) if texts else None
 
 
 def _run_parser(
