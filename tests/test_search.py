@@ -737,6 +737,9 @@ def _queries(draw, pieces):
 
 @settings(max_examples=400, deadline=None)
 @given(text=_queries(_plain_pieces | _syntax_pieces), glossary=st.sampled_from([None, _GLOSSARY]))
+@example(text="the Kyoto zone", glossary=_GLOSSARY)  # a name: the glossary adds 京都
+@example(text="ｶﾞｲﾄﾞ遼寧省", glossary=None)  # half-width kana are CJK only once normalized
+@example(text="zone's zone~", glossary=None)
 def test_plain_words_parse_as_whoosh_parses_them(text, glossary):
     """The shortcut gives Whoosh's query exactly, or declines and leaves it to Whoosh."""
     shortcut = searching._plain_words(text, _SCHEMA, glossary)
