@@ -7,7 +7,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from whoosh.support.levenshtein import damerau_levenshtein
 
@@ -88,3 +88,16 @@ def test_a_suggestion_is_close_and_finds_more(ix: ChronicleIndex, typo: str) -> 
     assert results.suggestion is not None, typo  # a seed word is one edit away
     assert damerau_levenshtein(typo, results.suggestion) <= 2
     assert ix.search(results.suggestion).total > 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(event=st.sampled_from(EVENTS), data=st.data())
+def test_a_query_that_found_all_its_words_has_none_to_correct(ix: ChronicleIndex, event, data) -> None:
+    """Why a plain query that found something is given no suggestion: checked
+    word by word, every one of its words is known."""
+    words = [m.group() for m in query_words(event.text)]
+    assume(words)
+    query = " ".join(data.draw(st.lists(st.sampled_from(words), min_size=1, max_size=3)))
+    total = ix.search(query).total
+    assume(total > 0)  # not only stop words
+    assert ix._suggestion(query, "all", {}, total) is None

@@ -382,8 +382,8 @@ def _plain_words(text: str, schema: Any, glossary: Glossary | None) -> wq.Query 
     Most queries are a few plain words, and Whoosh's parser costs more than
     looking them up (a test holds the two equal).
     """
-    words = text.split()
-    if not all(_PLAIN_WORD.fullmatch(word) and word not in _OPERATORS for word in words):
+    words = _plain(text)
+    if words is None:
         return None
     if glossary:
         most = glossary.max_words
@@ -400,6 +400,12 @@ def _plain_words(text: str, schema: Any, glossary: Glossary | None) -> wq.Query 
         groups.append(per_part[0] if len(per_part) == 1 else wq.And(per_part))
     q = wq.And(groups)
     return (q if q else wq.NullQuery).normalize()
+
+
+def _plain(text: str) -> list[str] | None:
+    """The words of ``text`` if they are all plain words, else None."""
+    words = text.split()
+    return words if all(_PLAIN_WORD.fullmatch(word) and word not in _OPERATORS for word in words) else None
 
 
 def _field_query(field: Any, fieldname: str, text: str) -> wq.Query | None:
@@ -580,7 +586,9 @@ class ChronicleIndex:
             )  # fmt: skip
         except QueryError as exc:  # a query Whoosh accepted but cannot run
             raise QuerySyntaxError(query, str(exc)) from None
-        if results.total <= FEW_HITS:
+        # A plain query that must match all its words and found something found
+        # each of them: there is no word to correct.
+        if results.total <= FEW_HITS and not (results.total and match == "all" and _plain(query)):
             results = replace(results, suggestion=self._suggestion(query, match, where, results.total))
         return replace(results, took_ms=_ms_since(started))
 
