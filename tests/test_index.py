@@ -280,6 +280,9 @@ def test_cached_analysis_equals_fresh_analysis(tmp_path: Path):
     for _ in range(2):  # the first pass fills the cache, the second reads it
         with janome_cache(tmp_path / "cache.sqlite"):
             assert analyse() == fresh
+    with janome_cache(tmp_path / "cache.sqlite", readonly=True) as cache:
+        cache.preload(texts[5:20])  # as a search reads a page of hits: some in one query
+        assert analyse() == fresh
 
 
 def test_a_lost_manifest_and_a_broken_file_lose_nothing(tmp_path: Path, seeds_copy: Path):

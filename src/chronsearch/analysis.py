@@ -323,8 +323,23 @@ class JanomeCache:
             self._db = sqlite3.connect(path)
             self._db.execute("CREATE TABLE IF NOT EXISTS terms (key BLOB PRIMARY KEY, terms TEXT) WITHOUT ROWID")
         self._pending: list[tuple[bytes, str]] = []
+        self._preloaded: dict[bytes, str] = {}
+
+    def preload(self, texts: Iterable[str]) -> None:
+        """Read the analyses of ``texts`` in one query, for the :meth:`get` calls that
+        follow (highlighting a page of hits); they replace the last preload."""
+        keys = list({_cache_key(norm) for text in texts if has_cjk(norm := normalize(text).text)})
+        try:
+            rows = self._db.execute(
+                f"SELECT key, terms FROM terms WHERE key IN ({','.join('?' * len(keys))})", keys
+            ).fetchall()
+        except sqlite3.Error:
+            rows = []
+        self._preloaded = dict(rows)
 
     def get(self, key: bytes) -> str | None:
+        if (terms := self._preloaded.get(key)) is not None:
+            return terms
         try:
             row = self._db.execute("SELECT terms FROM terms WHERE key = ?", (key,)).fetchone()
         except sqlite3.Error:

@@ -701,11 +701,15 @@ class ChronicleIndex:
         page = best[offset:]
         sequences = query_sequences(q, searcher.reader()) if page and snippets else None
         found_by = self._found_by(expansions, [d for d, _ in page], direct)
+        events = [_event(searcher.stored_fields(docnum)) for docnum, _ in page]
         # Highlighting a Janome word analyses each hit's text again; the
         # index's analysis cache spares running Janome for that.
-        with self._analysis_cache() if sequences and "morph" in sequences else nullcontext():
+        with self._analysis_cache() if sequences and "morph" in sequences else nullcontext() as cache:
+            if cache is not None:
+                cache.preload(event.text for event in events)
             hits = tuple(
-                self._hit(searcher, docnum, score, sequences, found_by.get(docnum, ())) for docnum, score in page
+                _hit(searcher.schema, event, score, sequences, found_by.get(docnum, ()))
+                for event, (docnum, score) in zip(events, page)
             )
         facets = columns.tally(found.ids, ("year", "month", "lang"))
         return SearchResults(
@@ -807,15 +811,6 @@ class ChronicleIndex:
             self._glossary_cache = (written, Glossary(rows))
         return self._glossary_cache[1]
 
-    def _hit(
-        self, searcher: Searcher, docnum: int, score: float | None, sequences: Any, expansions: tuple[tuple[str, str], ...]
-    ) -> Hit:
-        event = _event(searcher.stored_fields(docnum))
-        if sequences is None:
-            return Hit(**_fields(event), score=score, snippet=event.text, expansions=expansions)
-        snippet, highlights = make_snippet(event.text, highlight_spans(event.text, sequences, searcher.schema))
-        return Hit(**_fields(event), score=score, snippet=snippet, highlights=highlights, expansions=expansions)
-
     def get(self, ref: str) -> Event:
         """The event with id ``ref`` (``source#ordinal``) or at ``source:line``."""
         return _event(self._current_searcher().stored_fields(self._docnum(ref)))
@@ -838,6 +833,15 @@ class ChronicleIndex:
         docnums = list(searcher.reader().all_doc_ids())
         counts = self._columns(searcher).tally(docnums, ("year", "month", "lang", "source"))
         return IndexStats(events=len(docnums), **counts)
+
+
+def _hit(
+    schema: Any, event: Event, score: float | None, sequences: Any, expansions: tuple[tuple[str, str], ...]
+) -> Hit:
+    if sequences is None:
+        return Hit(**_fields(event), score=score, snippet=event.text, expansions=expansions)
+    snippet, highlights = make_snippet(event.text, highlight_spans(event.text, sequences, schema))
+    return Hit(**_fields(event), score=score, snippet=snippet, highlights=highlights, expansions=expansions)
 
 
 def _rounded(best: list[tuple[int, float]]) -> list[tuple[int, float | None]]:
