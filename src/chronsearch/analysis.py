@@ -97,7 +97,7 @@ _CJK_RUN = re.compile(CJK_CHARS + "+")
 # reused inside the negated classes.
 _LETTERS = r"[^\W\d_{cjk}]+".format(cjk=CJK_CHARS[1:-1])
 _LATIN_WORD = re.compile(rf"{_LETTERS}(?:['.’]{_LETTERS})*|\d+(?:[.,]\d+)*")
-_POSSESSIVE = re.compile(r"['’]s$")
+_POSSESSIVE = ("'s", "’s")
 
 # Characters that NFKC composes with the character before them even though they
 # are not combining marks: half-width katakana (semi-)voiced sound marks.
@@ -242,7 +242,8 @@ class LatinWordTokenizer(NormalizingTokenizer):
 
     def terms(self, text: str, mode: str) -> Iterator[tuple[int, str, int, int]]:
         for pos, match in enumerate(_LATIN_WORD.finditer(text)):
-            yield pos, _POSSESSIVE.sub("", match.group()), match.start(), match.end()
+            word = match.group()
+            yield pos, word[:-2] if word.endswith(_POSSESSIVE) else word, match.start(), match.end()
 
 
 def indexed_terms(analyzer: Any, text: str) -> list[tuple[int, str]] | None:
