@@ -330,6 +330,9 @@ class JanomeCache:
         """Read the analyses of ``texts`` in one query, for the :meth:`get` calls that
         follow (highlighting a page of hits); they replace the last preload."""
         keys = list({_cache_key(norm) for text in texts if has_cjk(norm := normalize(text).text)})
+        self._preloaded = {}
+        if not keys:
+            return
         try:
             rows = self._db.execute(
                 f"SELECT key, terms FROM terms WHERE key IN ({','.join('?' * len(keys))})", keys

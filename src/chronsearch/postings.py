@@ -49,8 +49,8 @@ from chronsearch.analysis import indexed_terms
 __all__ = ["ArrayPositions", "Codec", "Postings", "make_codec", "read"]
 
 _HEADER = struct.Struct("<IIfBB")
-_IDS = struct.Struct("<II")
-_POSITION = struct.Struct("<I")  # one position, as _to_bytes writes an array of them  # the start of the header: count and last document
+_IDS = struct.Struct("<II")  # the start of the header: count and last document
+_POSITION = struct.Struct("<I")  # one position, as _to_bytes writes an array of them
 # How many postings a block holds: matching reads whole lists, so a block's
 # fixed cost (a header and a few array views) is better spread over many.
 BLOCK_LIMIT = 512
