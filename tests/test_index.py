@@ -308,6 +308,33 @@ def test_highlights_are_the_same_without_an_analysis_cache(tmp_path: Path, seeds
             assert [h.highlights for h in plain.search(query).hits] == [h.highlights for h in ix.search(query).hits]
 
 
+@pytest.mark.parametrize("japanese", [True, False], ids=["processes", "no processes"])
+def test_analysing_ahead_reads_events_only_as_needed(tmp_path: Path, monkeypatch, japanese: bool):
+    """A large build holds a few chunks of events at a time, not the corpus."""
+    import chronsearch.analysis as analysis
+
+    monkeypatch.setattr(analysis, "PARALLEL_MIN", 10)
+    texts = ["京都を訪問した。", "大連に設立された。"] if japanese else ["Police probe the fire."]
+    read = 0
+
+    def events():
+        nonlocal read
+        for i in range(20_000):
+            read += 1
+            yield texts[i % len(texts)]
+
+    with analysis.janome_cache(tmp_path / "cache.sqlite") as cache:
+        for text in texts:  # analysed once, so the processes have nothing to do
+            list(analysis.JAPANESE(text, mode="index"))
+        cache.flush()
+        ahead = analysis.analysed_ahead(events(), str, jobs=2)
+        first = next(ahead)
+        held = read
+        assert [first, *ahead] == [texts[i % len(texts)] for i in range(20_000)]
+    if japanese:
+        assert held <= analysis._CHUNK * (analysis._AHEAD * 2 + 2)
+
+
 @pytest.mark.parametrize("cache", [True, False])
 def test_analysing_in_processes_indexes_the_same_terms(tmp_path: Path, monkeypatch, cache: bool):
     import chronsearch.analysis

@@ -35,6 +35,7 @@ import collections
 import contextlib
 import functools
 import hashlib
+import itertools
 import multiprocessing
 import os
 import re
@@ -425,14 +426,30 @@ def analysed_ahead(items: Iterable[T], text_of: Callable[[T], str], *, jobs: int
     Janome takes most of the time of indexing Japanese, and it runs in Python,
     so ``jobs`` processes analyse the paragraphs the cache lacks while this one
     goes on indexing the items already done. A few chunks are in flight at a
-    time, so memory does not grow with the corpus. Without a cache, or with one
-    job, or with little Japanese, the items pass through untouched.
+    time, so memory does not grow with the corpus: items are read from
+    ``items`` as they are needed. Without a cache, or with one job, or with
+    little Japanese, the items pass through untouched.
     """
     cache: JanomeCache | None = getattr(_local, "cache", None)
-    items = list(items)
-    if cache is None or jobs < 2 or sum(1 for item in items if has_cjk(text_of(item))) < PARALLEL_MIN:
+    if cache is None or jobs < 2:
         yield from items
         return
+    rest = iter(items)
+    # Read ahead only until there is Japanese enough to be worth the processes.
+    head: list[T] = []
+    japanese = 0
+    for item in rest:
+        head.append(item)
+        japanese += has_cjk(text_of(item))
+        if japanese >= PARALLEL_MIN:
+            break
+    else:
+        head.reverse()
+        while head:  # letting go of each item once indexed
+            yield head.pop()
+        return
+    every = itertools.chain(head, rest)
+    del head
 
     def wanted(chunk: list[T]) -> list[tuple[bytes, str]]:
         """The chunk's normalized texts that Janome has not analysed yet, by cache key."""
@@ -447,17 +464,19 @@ def analysed_ahead(items: Iterable[T], text_of: Callable[[T], str], *, jobs: int
     # Janome and hand back rows, never touching the cache.
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
         in_flight: collections.deque[tuple[list[T], Any]] = collections.deque()
-        for start in range(0, len(items) + _CHUNK * _AHEAD * jobs, _CHUNK):
-            if start < len(items):
-                chunk = items[start : start + _CHUNK]
+        while True:
+            chunk = list(itertools.islice(every, _CHUNK))
+            if chunk:
                 todo = wanted(chunk)
                 in_flight.append((chunk, pool.apply_async(_analyse_rows, (todo,)) if todo else None))
-            if in_flight and (len(in_flight) > _AHEAD * jobs or start >= len(items)):
-                chunk, pending = in_flight.popleft()
+            if not in_flight:
+                return
+            if len(in_flight) > _AHEAD * jobs or not chunk:
+                done, pending = in_flight.popleft()
                 for key, stored in pending.get() if pending is not None else ():
                     cache.put(key, stored)
                 cache.flush()  # get() reads the database, not what put() holds back
-                yield from chunk
+                yield from done
 
 
 def _analyse_rows(wanted: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:

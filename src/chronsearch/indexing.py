@@ -388,8 +388,7 @@ def _commit(
             removed += writer.delete_by_term("source", source)
         total = sum(len(events) for _, events in plan.parsed)
         added = 0
-        every = (event for _, events in plan.parsed for event in events)
-        for event in analysed_ahead(every, _text, jobs=jobs):
+        for event in analysed_ahead(_drained(plan.parsed), _text, jobs=jobs):
             writer.add_document(**event_document(event))
             added += 1
             if progress is not None and (added % 64 == 0 or added == total):
@@ -402,6 +401,14 @@ def _commit(
     _drop_manifests(storage, name, keep=writer.generation)
     _remove_other_indexes(storage, keep=name)
     return added, removed
+
+
+def _drained(parsed: list[tuple[str, list[Event]]]) -> Iterator[Event]:
+    """The events of ``parsed`` in order, each file's let go of once read: a
+    rebuild need not hold every event in memory until it commits."""
+    parsed.reverse()
+    while parsed:
+        yield from parsed.pop()[1]
 
 
 def _indexed_sources(ix: FileIndex) -> dict[str, int]:
