@@ -20,11 +20,11 @@ import functools
 import heapq
 import itertools
 import marshal
-import uuid
 from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from whoosh.util import random_name
 from whoosh.writing import SegmentWriter as WhooshSegmentWriter
 
 from chronsearch.postings import ArrayPositions, make_codec
@@ -133,7 +133,7 @@ class TermPool:
                 yield fieldname, btext, p.ids, p.weights, p.sizes, bytes(p.values)
 
     def _spill(self) -> None:
-        name = f"{uuid.uuid4().hex}.run"
+        name = f"{random_name()}.run"
         self._runs.append(name)
         run = self._tempstorage.create_file(name)
         try:
