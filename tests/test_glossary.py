@@ -87,6 +87,41 @@ def test_expansions_respect_filters_and_operators(ix: ChronicleIndex) -> None:
     assert ids(everything(ix, "訪問 AND NOT Kyoto")) == ids(everything(ix, "訪問", glossary=False)) - KYOTO
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "NOT High-tech Zone",  # (NOT high-tech) AND zone
+        "NOT Kyoto Prefecture",
+        "Kyoto Prefecture OR investigated",  # kyoto AND (prefecture OR investigated)
+        "Dalian OR High-tech Zone",
+        "High-tech Zone ANDNOT investigated",
+    ],
+)
+def test_a_name_never_regroups_the_words_around_an_operator(ix: ChronicleIndex, query: str) -> None:
+    # Operators bind single words, so a name of several words next to one is not a name
+    # there; each word keeps the meaning it has without the glossary.
+    with_names = everything(ix, query)
+    assert ids(with_names) == ids(everything(ix, query, glossary=False)), query
+    assert not any(hit.expansions and " " in typed for hit in with_names.hits for typed, _ in hit.expansions)
+
+
+def test_a_boosted_word_is_not_part_of_a_name(ix: ChronicleIndex) -> None:
+    typed = ids(everything(ix, "Dalian", glossary=False))
+    assert typed and ids(everything(ix, "Dalian")) > typed
+    assert ids(everything(ix, "Dalian^2")) == typed
+    assert ids(everything(ix, "Kyoto Prefecture^2")) != ids(everything(ix, "Kyoto Prefecture"))
+
+
+def test_a_name_next_to_the_implicit_operator_still_expands(ix: ChronicleIndex) -> None:
+    # "a b AND c" is "a AND b AND c" either way: the name keeps its equivalents.
+    found = everything(ix, "High-tech Zone AND NOT investigated")
+    assert found.total > everything(ix, "High-tech Zone AND NOT investigated", glossary=False).total
+    assert {typed for hit in found.hits for typed, _ in hit.expansions} == {"High-tech Zone"}
+    assert everything(ix, "Kyoto Prefecture OR Dalian", match="any").total == everything(
+        ix, "Kyoto Prefecture Dalian", match="any"
+    ).total
+
+
 def run(*args: str) -> object:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 

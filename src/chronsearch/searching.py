@@ -30,7 +30,7 @@ import numpy as np
 from whoosh import query as wq
 from whoosh.index import FileIndex
 from whoosh.query import QueryError
-from whoosh.qparser import FuzzyTermPlugin, GtLtPlugin, MultifieldParser, PhrasePlugin, Plugin, syntax
+from whoosh.qparser import BoostPlugin, FuzzyTermPlugin, GtLtPlugin, MultifieldParser, PhrasePlugin, Plugin, syntax
 from whoosh.collectors import UnlimitedCollector
 from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.searching import Searcher
@@ -231,6 +231,11 @@ class _GlossaryNames(Plugin):
                 continue
             run = _plain_run(nodes, i, self.glossary.max_words)
             for k in range(len(run), 0, -1):
+                # Operators bind single words: a name of several words next to
+                # one would regroup the query ("NOT high-tech zone" is
+                # "(NOT high-tech) AND zone" without the glossary).
+                if k > 1 and (_binds(parser, nodes, i, -1) or _binds(parser, nodes, run[k - 1], 1)):
+                    continue
                 words = [nodes[j] for j in run[:k]]
                 names = self.glossary.equivalents([w.text for w in words])
                 if names:
@@ -256,20 +261,34 @@ class _GlossaryNames(Plugin):
         return syntax.OrGroup([original, *phrases])
 
 
-def _is_plain(node: Any) -> bool:
-    """A word or phrase meant for the event text, with no field, boost or operator of its own."""
+def _is_plain(nodes: list[Any], at: int) -> bool:
+    """Whether ``nodes[at]`` is a word or phrase meant for the event text, with no
+    field or boost of its own (boosts are still nodes of their own here)."""
+    node = nodes[at]
     return (
         type(node) in (syntax.WordNode, PhrasePlugin.PhraseNode)
         and node.fieldname in (None, "text")
-        and node.boost == 1.0
+        and not (at + 1 < len(nodes) and isinstance(nodes[at + 1], BoostPlugin.BoostNode))
     )
+
+
+def _binds(parser: Any, nodes: list[Any], at: int, step: int) -> bool:
+    """Whether the node before (``step`` -1) or after (1) ``nodes[at]``, spaces aside,
+    is an operator that would bind ``nodes[at]`` alone; the parser's own way of
+    joining words (AND, or OR for ``match="any"``) is the same grouped or not."""
+    at += step
+    while 0 <= at < len(nodes) and isinstance(nodes[at], syntax.Whitespace):
+        at += step
+    if not 0 <= at < len(nodes) or not isinstance(nodes[at], syntax.Operator):
+        return False
+    return not (isinstance(nodes[at], syntax.InfixOperator) and nodes[at].grouptype is parser.group)
 
 
 def _plain_run(nodes: list[Any], start: int, most: int) -> list[int]:
     """Indexes of up to ``most`` plain words from ``start``, with only spaces between them."""
     run: list[int] = []
     j = start
-    while j < len(nodes) and len(run) < most and _is_plain(nodes[j]):
+    while j < len(nodes) and len(run) < most and _is_plain(nodes, j):
         run.append(j)
         if isinstance(nodes[j], PhrasePlugin.PhraseNode):
             break  # a phrase is a name on its own
