@@ -321,3 +321,13 @@ def test_timeline_of_a_filtered_query(loc):
     rows = result.output.split("\n\n")[0].splitlines()[1:]
     assert [row[:4] for row in rows] == ["2017"]
     assert result.output.rstrip().endswith("ms") and "7 hits" in result.output
+
+
+@pytest.mark.parametrize("query", ["zone", "京都", "zone OR park", '"high tech"', "zone AND NOT park", "year:2014", "zone*"])
+def test_an_index_with_no_events_finds_nothing(tmp_path: Path, query: str):
+    (tmp_path / "seeds").mkdir()
+    loc = ["--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index")]
+    result = run("search", query, "--json", *loc)
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["total"] == 0
+    assert json.loads(run("stats", "--json", *loc).stdout)["events"] == 0

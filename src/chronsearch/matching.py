@@ -88,6 +88,8 @@ def matches(searcher: Any, q: wq.Query, *, best: int | None = None, keep: np.nda
     for leaf, offset in searcher.leaf_searchers():
         reader = leaf.reader()
         size = reader.doc_count_all()
+        if not size:  # an index that never held an event: Whoosh's EmptyReader has no term table
+            continue
         kept = None if keep is None else keep[offset : offset + size]
         if reader.has_deletions():
             kept = np.ones(size, bool) if kept is None else kept.copy()
