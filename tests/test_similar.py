@@ -51,9 +51,12 @@ def test_never_itself_best_first_and_pages_agree(ix: ChronicleIndex, event) -> N
     assert [hit.id for hit in ix.similar(event.id, limit=3, offset=2).hits] == [hit.id for hit in results.hits[2:5]]
 
 
-def test_an_unknown_event_is_an_error(ix: ChronicleIndex) -> None:
-    with pytest.raises(ChronsearchError, match="no event 'nope.txt#1'"):
-        ix.similar("nope.txt#1")
+@pytest.mark.parametrize("ref", ["nope.txt#1", f"{EN}:4294967296", f"{EN}:99999999999999999999", f"{EN}:²", f"{EN}:-3"])
+def test_an_unknown_event_is_an_error(ix: ChronicleIndex, ref: str) -> None:
+    with pytest.raises(ChronsearchError, match=f"no event {ref!r}"):
+        ix.similar(ref)
+    with pytest.raises(ChronsearchError, match=f"no event {ref!r}"):
+        ix.get(ref)
 
 
 def test_the_cli_command(seeds_index) -> None:
@@ -70,3 +73,17 @@ def test_the_cli_command(seeds_index) -> None:
     missing = runner.invoke(cli, ["similar", "nope.txt:3", *loc])
     assert missing.exit_code == 2
     assert missing.stderr.startswith("chronsearch: error: no event 'nope.txt:3'")
+
+
+def test_words_in_every_event_make_no_event_alike(tmp_path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    chronicle = seeds / "2019 events.en.txt"
+    chronicle.write_text("2019\n\nThe zone grew fast.\n\nThe zone grew slowly.\n", encoding="utf-8")
+    loc = ["--seeds", str(seeds), "--index", str(tmp_path / "index")]
+    alike = CliRunner().invoke(cli, ["similar", f"{chronicle.name}:3", "--json", *loc], catch_exceptions=False)
+    assert alike.exit_code == 1, alike.output  # "zone" and "grew" are in both events: nothing tells them apart
+    assert json.loads(alike.stdout)["total"] == 0
+    chronicle.write_text(chronicle.read_text(encoding="utf-8") + "\nA park opened.\n", encoding="utf-8")
+    alike = CliRunner().invoke(cli, ["similar", f"{chronicle.name}:3", "--json", *loc], catch_exceptions=False)
+    assert [hit["line"] for hit in json.loads(alike.stdout)["hits"]] == [5]

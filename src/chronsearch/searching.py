@@ -644,7 +644,7 @@ class ChronicleIndex:
 
         def ranked(n: int) -> list[tuple[int, float | None]]:
             # Scores of the two queries are not comparable, so each is scaled to its
-            # best match; the best glossary-only match counts half a direct one.
+            # best match, and the equivalents' count half.
             scores: Counter[int] = Counter()
             for found, weight in ((direct_found, 1.0), (self._matches(others, where), EXPANSION_BOOST)):
                 top = found.only(found.ids != docnum).top(max(n, SIMILAR_POOL))
@@ -663,15 +663,18 @@ class ChronicleIndex:
     def _key_terms(self, searcher: Searcher, field: str, text: str) -> list[wq.Query]:
         """The words of ``text`` in ``field`` that best tell it apart from other events.
 
-        Words found in no other event cannot make it like any, so they are left
-        out; of the rest, the rarer and the more often repeated come first.
+        Words found in no other event cannot make it like any, and words found in
+        every event tell none apart, so they are left out; of the rest, the rarer
+        and the more often repeated come first.
         """
         reader = searcher.reader()
         with self._analysis_cache():
             counts = Counter(token.text for token in searcher.schema[field].analyzer(text, mode="index"))
         n = reader.doc_count_all()
         weights = {
-            term: tf * math.log(n / df) for term, tf in counts.items() if (df := reader.doc_frequency(field, term)) >= 2
+            term: tf * math.log(n / df)
+            for term, tf in counts.items()
+            if 2 <= (df := reader.doc_frequency(field, term)) < n
         }
         best = sorted(weights, key=lambda term: (-weights[term], term))[:SIMILAR_TERMS]
         # Each word weighs in the query by its weight in the event, relative to
@@ -837,7 +840,8 @@ class ChronicleIndex:
     def _docnum(self, ref: str) -> int:
         searcher = self._snapshot
         source, sep, line = ref.rpartition(":")
-        if sep and line.isdigit() and "#" not in line:
+        # ASCII digits only ("²" is a digit to str.isdigit), and few enough for the line column's 32 bits.
+        if sep and line.isascii() and line.isdigit() and len(line) <= 9:
             q: wq.Query = wq.And([wq.Term("source", source), wq.NumericRange("line", int(line), int(line))])
         else:
             q = wq.Term("id", ref)
