@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from chronsearch.cli import cli
 
 from .conftest import SEEDS
+from .test_search import EN
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -173,10 +174,22 @@ def test_index_reports_bad_files_and_keeps_the_rest(tmp_path: Path, seeds_copy: 
         f"chronsearch: error: {bad}:5: cannot decode: not UTF-8, UTF-16 with a BOM, or Shift_JIS\n"
     )
     assert result.stdout.startswith(
-        "0 changed, 3 added, 0 removed, 0 unchanged files · +92 −0 events, 92 in all · "
+        "0 changed, 3 added, 0 removed, 0 unchanged files, 1 with errors · +92 −0 events, 92 in all · "
     )
-    found = run("search", "Toshiba", "--seeds", str(seeds_copy), "--index", str(index))
-    assert found.exit_code == 0
+    # Every command that reads the chronicles says so again, with exit code 2, until the file is
+    # fixed, as grep does for a file it cannot read; the other files' events still answer.
+    loc = ["--seeds", str(seeds_copy), "--index", str(index)]
+    for args in (["search", "Toshiba"], ["stats"], ["show", f"{EN}:5"], ["similar", f"{EN}:5"], ["index"]):
+        again = run(*args, *loc)
+        assert (again.exit_code, again.stderr) == (2, result.stderr), args
+        assert again.stdout
+    assert "Toshiba" in run("search", "Toshiba", *loc).stdout
+    quiet = run("search", "Toshiba", "--no-refresh", *loc)
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    bad.write_bytes(b"2015 Events\n\nok\n")
+    fixed = run("stats", *loc)
+    assert fixed.exit_code == 0
+    assert fixed.stderr.startswith(f"chronsearch: updated {index}: 0 changed, 1 added, 0 removed, 3 unchanged files · +1")
 
 
 def test_index_json_and_full(tmp_path: Path, seeds_copy: Path):
@@ -224,10 +237,31 @@ def test_no_refresh_without_an_index_says_what_to_run(tmp_path: Path):
     )
 
 
-def test_missing_seeds_is_an_error(tmp_path: Path):
-    result = run("index", "--seeds", str(tmp_path / "none"), "--index", str(tmp_path / "i"))
+@pytest.mark.parametrize("command", ["index", "watch", "search", "stats"])
+def test_missing_seeds_is_an_error(tmp_path: Path, command: str):
+    result = run(command, *(["zone"] if command == "search" else []), "--seeds", str(tmp_path / "none"), "--index", str(tmp_path / "i"))
     assert result.exit_code == 2
     assert result.stderr == f"chronsearch: error: {tmp_path / 'none'}: no such seeds directory\n"
+
+
+@pytest.mark.parametrize("args", [["search", "zone"], ["stats"], ["show", f"{EN}:5"], ["similar", f"{EN}:5"]])
+def test_reading_an_index_without_its_chronicles(seeds_index: Path, tmp_path: Path, args: list[str]):
+    result = run(*args, "--no-refresh", "--seeds", str(tmp_path / "none"), "--index", str(seeds_index))
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_an_index_path_that_is_a_file_is_one_line(tmp_path: Path):
+    (tmp_path / "file").write_text("not a folder")
+    result = run("search", "zone", "--seeds", str(SEEDS), "--index", str(tmp_path / "file" / "index"))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == f"chronsearch: error: {tmp_path / 'file' / 'index'}: Not a directory"
+
+
+def test_a_bare_command_shows_the_help():
+    result = run()
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: cli [OPTIONS] COMMAND [ARGS]...\n")  # the runner names it cli
+    assert "\n  search " in result.stderr
 
 
 def test_an_old_index_is_rebuilt_by_search(tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -154,6 +155,23 @@ def test_a_broken_edit_keeps_the_last_good_events(tmp_path: Path, seeds_copy: Pa
     fixed = update(seeds_copy, index)
     assert (fixed.changed_files, fixed.errors) == (1, ())
     assert (total(index, "京都"), total(index, "大阪")) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [None, [], {"x.txt": 3}, {"2014-industrial-development-events.en.txt": {"size": 1}}],
+    ids=["null", "a list", "a number", "a record without events"],
+)
+def test_a_manifest_of_another_shape_is_no_record(tmp_path: Path, seeds_copy: Path, files: object):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    (manifest,) = index.glob("*.files.json")
+    manifest.write_text(json.dumps({"format": 1, "files": files}), encoding="utf-8")
+    assert not is_fresh(seeds_copy, index)
+    stats = update(seeds_copy, index)
+    assert stats.rebuilt == "the index had no record of its files"
+    assert stats.events_total == 92
+    assert total(index, "") == 92
 
 
 def test_a_lost_manifest_is_repaired_without_duplicates(tmp_path: Path, seeds_copy: Path):

@@ -143,7 +143,7 @@ def test_watch_follows_edits_additions_and_deletions(tmp_path: Path, seeds_copy:
         bad = seeds_copy / "bad.txt"
         bad.write_text("no year here\n\nan event\n")
         assert _next_line(err) == f"chronsearch: error: {bad}:1: no year in the title or the file name"
-        assert "0 changed, 0 added, 0 removed, 3 unchanged files · +0 −0 events, 36 in all" in _next_line(out)
+        assert "0 changed, 0 added, 0 removed, 3 unchanged files, 1 with errors · +0 −0 events, 36 in all" in _next_line(out)
 
         with ChronicleIndex.open(index) as ix:
             assert (ix.search("Hitachi").total, ix.search("Kyoto").total) == (1, 1)

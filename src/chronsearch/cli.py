@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from chronsearch.errors import ChronsearchError, IndexLockedError, IndexMissingError, IndexVersionError
-from chronsearch.indexing import UpdateStats, is_fresh, update
+from chronsearch.indexing import UpdateStats, freshness, seeds_directory, update
 from chronsearch.searching import ChronicleIndex, SearchResults
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,9 +41,15 @@ class _Cli(click.Group):
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a bare `chronsearch`: the help, as it is
+            click.echo(exc.format_message(), err=True)
+            code = 2
         except (ChronsearchError, click.ClickException) as exc:
             message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
             _fail(message.replace("\n", " "))
+            code = 2
+        except OSError as exc:  # an index or seeds path that is a file, a read-only or full disk…
+            _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
             code = 2
         except (click.Abort, KeyboardInterrupt):
             click.echo("", err=True)
@@ -74,6 +80,12 @@ def _locations(command: F) -> F:
         help="Directory of chronicle files [env: CHRONSEARCH_SEEDS].",
     )(command)
     return command
+
+
+def _refresh(command: F) -> F:
+    return click.option(
+        "--no-refresh", is_flag=True, help="Read the index as it is, without updating it from the chronicles first."
+    )(command)
 
 
 def _filters_and_paging(command: F) -> F:
@@ -112,9 +124,10 @@ def _print_json(data: Any) -> None:
 
 
 def _summary(stats: UpdateStats) -> str:
+    failed = f", {len(stats.errors)} with errors" if stats.errors else ""
     return (
         f"{stats.changed_files} changed, {stats.added_files} added, {stats.removed_files} removed,"
-        f" {stats.unchanged_files} unchanged files · +{stats.events_added} −{stats.events_removed} events,"
+        f" {stats.unchanged_files} unchanged files{failed} · +{stats.events_added} −{stats.events_removed} events,"
         f" {stats.events_total} in all · {stats.took_ms:.0f} ms"
     )
 
@@ -163,12 +176,15 @@ def _update(
         return update(seeds, index_dir, full=full, wait=wait, on_wait=waiting, progress=progress, jobs=jobs)
 
 
-def _open(seeds: Path, index_dir: Path, *, refresh: bool = True) -> tuple[ChronicleIndex, UpdateStats | None]:
-    """Open the index, first bringing it up to date with the chronicles if ``refresh``.
+def _open(seeds: Path, index_dir: Path, *, refresh: bool) -> tuple[ChronicleIndex, bool]:
+    """Open the index, first bringing it up to date with the chronicles if ``refresh``;
+    also whether a chronicle could not be indexed (said on stderr, every time).
 
     If another process is writing the index, searches go on from its last
     commit; only when there is no usable index yet do they wait for it.
     """
+    if refresh:
+        seeds_directory(seeds)
     try:
         ix: ChronicleIndex | None = ChronicleIndex.open(index_dir)
     except (IndexMissingError, IndexVersionError) as exc:
@@ -179,19 +195,26 @@ def _open(seeds: Path, index_dir: Path, *, refresh: bool = True) -> tuple[Chroni
             _note(f"the index in {index_dir}/ is from another version of chronsearch; rebuilding it from {seeds}/")
         else:
             _note(f"no index in {index_dir}/ yet; building it from {seeds}/")
-    stats = None
-    if refresh and not is_fresh(seeds, index_dir):
-        try:
-            stats = _update(seeds, index_dir, wait=0.0 if ix else DEFAULT_WAIT, quiet=False)
-        except IndexLockedError:
-            if ix is None:
-                raise
-            _note("another process is updating the index; answering from its last commit")
+    errors: tuple[str, ...] = ()
+    if refresh:
+        known = freshness(seeds, index_dir)
+        if known.fresh:
+            errors = known.errors
+            for error in errors:
+                _fail(error)
         else:
-            if ix is not None and stats.changed:
-                _note(f"updated {index_dir}: {_summary(stats)}")
-            _report(stats, quiet=ix is None)
-    return ix or ChronicleIndex.open(index_dir), stats
+            try:
+                stats = _update(seeds, index_dir, wait=0.0 if ix else DEFAULT_WAIT, quiet=False)
+            except IndexLockedError:
+                if ix is None:
+                    raise
+                _note("another process is updating the index; answering from its last commit")
+            else:
+                if ix is not None and stats.changed:
+                    _note(f"updated {index_dir}: {_summary(stats)}")
+                _report(stats, quiet=ix is None)
+                errors = stats.errors
+    return ix or ChronicleIndex.open(index_dir), bool(errors)
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -249,10 +272,11 @@ def watch(seeds: Path, index_dir: Path, debounce: int) -> int:
     """
     from chronsearch.watch import watch as watch_seeds
 
+    outcomes = watch_seeds(seeds, index_dir, debounce_ms=debounce, wait=DEFAULT_WAIT)
     _note(f"watching {seeds} for changes to the index in {index_dir} (Ctrl-C to stop)")
     first = True
     try:
-        for outcome in watch_seeds(seeds, index_dir, debounce_ms=debounce, wait=DEFAULT_WAIT):
+        for outcome in outcomes:
             if isinstance(outcome, ChronsearchError):
                 _fail(str(outcome))
             elif first or outcome.changed or outcome.errors:
@@ -267,9 +291,9 @@ def watch(seeds: Path, index_dir: Path, debounce: int) -> int:
 @cli.command()
 @click.argument("query")
 @_locations
+@_refresh
 @_filters_and_paging
 @click.option("--any", "match_any", is_flag=True, help="Match any word instead of all words.")
-@click.option("--no-refresh", is_flag=True, help="Search the index as it is, without updating it first.")
 @click.option("--no-glossary", is_flag=True, help="Search only the words as typed, not their glossary equivalents.")
 @click.option("--timeline", is_flag=True, help="Show how the matches spread over years and months, not the hits.")
 @click.option(
@@ -303,7 +327,7 @@ def search(
     field:value such as year:2017 or lang:ja, ranges such as year:[2014 TO 2016],
     prefix* and fuzzy~. An empty QUERY matches every event.
     """
-    ix, updated = _open(seeds, index_dir, refresh=not no_refresh)
+    ix, had_errors = _open(seeds, index_dir, refresh=not no_refresh)
     with ix:
         results = ix.search(
             query,
@@ -323,7 +347,7 @@ def search(
         click.echo(format_timeline(results), color=_use_color(color))
     else:
         click.echo(format_results(results, offset=offset), color=_use_color(color))
-    if updated is not None and updated.errors:
+    if had_errors:
         return 2
     return 0 if results.total else 1
 
@@ -331,12 +355,14 @@ def search(
 @cli.command()
 @click.argument("event_id", metavar="ID")
 @_locations
+@_refresh
 @_filters_and_paging
 @_output
 def similar(
     event_id: str,
     seeds: Path,
     index_dir: Path,
+    no_refresh: bool,
     year: int | None,
     month: int | None,
     lang: str | None,
@@ -349,7 +375,7 @@ def similar(
 
     ID is an event id ('file.txt#3') or a file and line ('file.txt:12').
     """
-    ix, _ = _open(seeds, index_dir)
+    ix, had_errors = _open(seeds, index_dir, refresh=not no_refresh)
     with ix:
         event = ix.get(event_id)
         results = ix.similar(event_id, year=year, month=month, lang=lang, limit=limit, offset=offset)
@@ -359,19 +385,22 @@ def similar(
         header = _header(event.year, event.month, event.lang, event.source, event.line)
         text = f"Events like {header}\n  {event.text}\n\n" + format_results(results, offset=offset)
         click.echo(text, color=_use_color(color))
+    if had_errors:
+        return 2
     return 0 if results.total else 1
 
 
 @cli.command()
 @click.argument("event_id", metavar="ID")
 @_locations
+@_refresh
 @_output
-def show(event_id: str, seeds: Path, index_dir: Path, as_json: bool, color: str) -> int:
+def show(event_id: str, seeds: Path, index_dir: Path, no_refresh: bool, as_json: bool, color: str) -> int:
     """Show one event in full.
 
     ID is an event id ('file.txt#3') or a file and line ('file.txt:12').
     """
-    ix, _ = _open(seeds, index_dir)
+    ix, had_errors = _open(seeds, index_dir, refresh=not no_refresh)
     with ix:
         event = ix.get(event_id)
     if as_json:
@@ -379,25 +408,26 @@ def show(event_id: str, seeds: Path, index_dir: Path, as_json: bool, color: str)
     else:
         header = _header(event.year, event.month, event.lang, event.source, event.line)
         click.echo(f"{header}  {click.style(event.id, dim=True)}\n{event.text}", color=_use_color(color))
-    return 0
+    return 2 if had_errors else 0
 
 
 @cli.command()
 @_locations
+@_refresh
 @_output
-def stats(seeds: Path, index_dir: Path, as_json: bool, color: str) -> int:
+def stats(seeds: Path, index_dir: Path, no_refresh: bool, as_json: bool, color: str) -> int:
     """Count the events per year, month, language and file."""
-    ix, _ = _open(seeds, index_dir)
+    ix, had_errors = _open(seeds, index_dir, refresh=not no_refresh)
     with ix:
         counts = ix.stats()
     if as_json:
         _print_json(counts.to_dict())
-        return 0
-    lines = [f"{counts.events} events in {index_dir}"]
-    for name in ("year", "month", "lang", "source"):
-        lines.append(f"{name:<7}" + _join_counts(getattr(counts, name)))
-    click.echo("\n".join(lines), color=_use_color(color))
-    return 0
+    else:
+        lines = [f"{counts.events} events in {index_dir}"]
+        for name in ("year", "month", "lang", "source"):
+            lines.append(f"{name:<7}" + _join_counts(getattr(counts, name)))
+        click.echo("\n".join(lines), color=_use_color(color))
+    return 2 if had_errors else 0
 
 
 def _header(year: int, month: int | None, lang: str, source: str, line: int) -> str:

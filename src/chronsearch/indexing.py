@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import FileIndex, LockError
@@ -60,7 +60,18 @@ from chronsearch.errors import (
 from chronsearch.schema import index_name, make_schema
 from chronsearch.writing import SegmentWriter
 
-__all__ = ["UpdateStats", "update", "build", "is_fresh", "index_events", "open_index", "indexed_glossary"]
+__all__ = [
+    "Freshness",
+    "UpdateStats",
+    "update",
+    "build",
+    "freshness",
+    "is_fresh",
+    "index_events",
+    "open_index",
+    "indexed_glossary",
+    "seeds_directory",
+]
 
 _TOC = re.compile(r"^_(?P<name>.+)_(?P<gen>\d+)\.toc$")
 _VERSIONS = re.compile(r"^events_s(?P<schema>\d+)_a(?P<analyzers>\d+)_j(?P<janome>[\d-]+)$")
@@ -129,9 +140,7 @@ def update(
     (default: one per CPU) run Janome over new Japanese paragraphs.
     """
     started = time.perf_counter()
-    seeds, index = Path(seeds), Path(index)
-    if not seeds.is_dir():
-        raise ChronsearchError(f"{seeds}: no such seeds directory")
+    seeds, index = seeds_directory(seeds), Path(index)
     index.mkdir(parents=True, exist_ok=True)
     storage = _storage(index)
     name = index_name()
@@ -152,7 +161,8 @@ def update(
         plan = _plan(seeds, manifest or {}, indexed, full=full or manifest is None)
         if not (plan.parsed or plan.removed):
             if plan.manifest != manifest:
-                # Only sizes or mtimes moved (a touch): remember them, commit nothing.
+                # No event to add or delete (a touch, a glossary edit, a file that
+                # now fails to parse): record the files' new state, commit nothing.
                 _write_manifest(storage, name, max(generation, 0), plan.manifest)
             events_added = events_removed = 0
         else:
@@ -181,26 +191,54 @@ def build(seeds: str | Path, index: str | Path, **kwargs: Any) -> UpdateStats:
     return update(seeds, index, full=True, **kwargs)
 
 
-def is_fresh(seeds: str | Path, index: str | Path) -> bool:
-    """Whether ``index`` already reflects the files under ``seeds``, by size and mtime.
+def seeds_directory(seeds: str | Path) -> Path:
+    """``seeds`` as a Path; raises :class:`ChronsearchError` if it is not a directory."""
+    if not Path(seeds).is_dir():
+        raise ChronsearchError(f"{seeds}: no such seeds directory")
+    return Path(seeds)
+
+
+class Freshness(NamedTuple):
+    """Whether an index reflects the chronicles, and the errors recorded for
+    those of them that could not be indexed (files unchanged since)."""
+
+    fresh: bool
+    errors: tuple[str, ...] = ()
+
+
+def freshness(seeds: str | Path, index: str | Path) -> Freshness:
+    """Whether ``index`` already reflects the files under ``seeds``, by size and mtime,
+    and if so the errors of those it could not index.
 
     It reads one small file and stats the chronicles; it opens no index.
     """
     storage = _storage(index)
     name = index_name()
     if not Path(index).is_dir() or not Path(seeds).is_dir():
-        return False
+        return Freshness(False)
     manifest = _read_manifest(storage, name, _generation(storage, name))
     if manifest is None:
-        return False
+        return Freshness(False)
     sources = _tracked_files(seeds)
     if len(sources) != len(manifest):
-        return False
+        return Freshness(False)
+    errors = []
     for source in sources:
         record = manifest.get(source)
-        if record is None or not _same_stat(record, os.stat(os.path.join(seeds, source))):
-            return False
-    return True
+        try:
+            st = os.stat(os.path.join(seeds, source))
+        except OSError:  # gone since the listing
+            return Freshness(False)
+        if record is None or not _same_stat(record, st):
+            return Freshness(False)
+        if record.get("error"):
+            errors.append(record["error"])
+    return Freshness(True, tuple(errors))
+
+
+def is_fresh(seeds: str | Path, index: str | Path) -> bool:
+    """Whether ``index`` already reflects the files under ``seeds`` (see :func:`freshness`)."""
+    return freshness(seeds, index).fresh
 
 
 def index_events(events: Iterable[Event], index: str | Path, *, cache: bool = True, jobs: int | None = None) -> int:
@@ -470,8 +508,19 @@ def _read_manifest(storage: FileStorage, name: str, generation: int) -> dict[str
         return None
     if not isinstance(data, dict) or data.get("format") != _MANIFEST_FORMAT:
         return None
-    files: dict[str, dict[str, Any]] = data["files"]
+    files = data.get("files")
+    # A record of another shape (edited by hand, say) is no record: the index is rebuilt.
+    if not isinstance(files, dict) or not all(_is_record(record) for record in files.values()):
+        return None
     return files
+
+
+def _is_record(record: Any) -> bool:
+    return (
+        isinstance(record, dict)
+        and all(isinstance(record.get(key), int) for key in ("events", "size", "mtime_ns"))
+        and isinstance(record.get("sha256"), (str, type(None)))  # None: a file that never parsed
+    )
 
 
 def _write_manifest(storage: FileStorage, name: str, generation: int, files: dict[str, Any]) -> None:

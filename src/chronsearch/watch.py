@@ -16,7 +16,7 @@ from pathlib import Path
 
 from chronsearch.errors import ChronsearchError
 from chronsearch.glossary import GLOSSARY_FILE
-from chronsearch.indexing import UpdateStats, update
+from chronsearch.indexing import UpdateStats, seeds_directory, update
 
 __all__ = ["watch"]
 
@@ -39,8 +39,15 @@ def watch(
 
     Yields each update's stats, or the error that stopped it (a locked index,
     say); watching goes on after an error. Ends when ``stop`` is set; Ctrl-C
-    raises KeyboardInterrupt.
+    raises KeyboardInterrupt. A missing ``seeds`` raises at once, not when
+    iterated.
     """
+    return _watching(seeds_directory(seeds), index, debounce_ms, wait, stop)
+
+
+def _watching(
+    seeds: str | Path, index: str | Path, debounce_ms: int, wait: float, stop: threading.Event | None
+) -> Iterator[UpdateStats | ChronsearchError]:
     # Imported here: only this command needs it, and it costs start-up time.
     from watchfiles import watch as watch_files
 
