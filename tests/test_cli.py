@@ -257,6 +257,23 @@ def test_an_index_path_that_is_a_file_is_one_line(tmp_path: Path):
     assert result.stderr.splitlines()[-1] == f"chronsearch: error: {tmp_path / 'file' / 'index'}: Not a directory"
 
 
+def test_search_rebuilds_a_damaged_index(tmp_path: Path):
+    index = tmp_path / "index"
+    loc = ["--seeds", str(SEEDS), "--index", str(index)]
+    run("index", "--quiet", *loc)
+    (toc,) = index.glob("*.toc")
+    toc.write_bytes(toc.read_bytes()[:100])
+    refused = run("search", "Toshiba", "--no-refresh", *loc)
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(f"chronsearch: error: {index}: the index is damaged (")
+    assert len(refused.stderr.splitlines()) == 1
+    rebuilt = run("search", "Toshiba", *loc)
+    assert rebuilt.exit_code == 0
+    assert rebuilt.stderr.startswith(f"chronsearch: the index in {index}/ is damaged (")
+    assert "Toshiba" in rebuilt.stdout
+    assert run("search", "Toshiba", *loc).stderr == ""
+
+
 def test_a_bare_command_shows_the_help():
     result = run()
     assert result.exit_code == 2

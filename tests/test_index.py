@@ -16,6 +16,7 @@ from whoosh.index import create_in
 from chronsearch import (
     ChronicleIndex,
     ChronsearchError,
+    IndexDamagedError,
     IndexLockedError,
     IndexMissingError,
     IndexVersionError,
@@ -155,6 +156,20 @@ def test_a_broken_edit_keeps_the_last_good_events(tmp_path: Path, seeds_copy: Pa
     fixed = update(seeds_copy, index)
     assert (fixed.changed_files, fixed.errors) == (1, ())
     assert (total(index, "京都"), total(index, "大阪")) == (0, 2)
+
+
+@pytest.mark.parametrize("keep", [0, 100, -20], ids=["emptied", "truncated", "cut short"])
+def test_a_damaged_index_is_an_error_then_rebuilt(tmp_path: Path, seeds_copy: Path, keep: int):
+    index = tmp_path / "index"
+    update(seeds_copy, index)
+    (toc,) = index.glob("*.toc")
+    toc.write_bytes(toc.read_bytes()[:keep])
+    with pytest.raises(IndexDamagedError, match=r"the index is damaged \(.+\); rebuild it with `chronsearch index --full`"):
+        ChronicleIndex.open(index)
+    stats = update(seeds_copy, index)  # nothing changed in the chronicles, but the index must be made anew
+    assert stats.rebuilt is not None and stats.rebuilt.startswith("the index was damaged (")
+    assert (stats.events_added, stats.events_total, total(index, "")) == (92, 92, 92)
+    assert update(seeds_copy, index).rebuilt is None
 
 
 @pytest.mark.parametrize(

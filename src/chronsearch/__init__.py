@@ -19,6 +19,7 @@ from chronsearch.errors import (
     IndexLockedError,
     IndexMissingError,
     IndexVersionError,
+    IndexDamagedError,
     QuerySyntaxError,
 )
 from chronsearch.indexing import UpdateStats, build, is_fresh, update
@@ -34,6 +35,7 @@ __all__ = [
     "IndexMissingError",
     "IndexStats",
     "IndexVersionError",
+    "IndexDamagedError",
     "QuerySyntaxError",
     "SearchResults",
     "UpdateStats",

@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 
 import click
 
-from chronsearch.errors import ChronsearchError, IndexLockedError, IndexMissingError, IndexVersionError
+from chronsearch.errors import (
+    ChronsearchError,
+    IndexDamagedError,
+    IndexLockedError,
+    IndexMissingError,
+    IndexVersionError,
+)
 from chronsearch.indexing import UpdateStats, freshness, seeds_directory, update
 from chronsearch.searching import ChronicleIndex, SearchResults
 
@@ -185,26 +191,30 @@ def _open(seeds: Path, index_dir: Path, *, refresh: bool) -> tuple[ChronicleInde
     """
     if refresh:
         seeds_directory(seeds)
+    damaged = False
     try:
         ix: ChronicleIndex | None = ChronicleIndex.open(index_dir)
-    except (IndexMissingError, IndexVersionError) as exc:
+    except (IndexMissingError, IndexVersionError, IndexDamagedError) as exc:
         if not refresh:
             raise
         ix = None
+        damaged = isinstance(exc, IndexDamagedError)
         if isinstance(exc, IndexVersionError):
             _note(f"the index in {index_dir}/ is from another version of chronsearch; rebuilding it from {seeds}/")
+        elif damaged:
+            _note(f"the index in {index_dir}/ is damaged ({exc.reason}); rebuilding it from {seeds}/")
         else:
             _note(f"no index in {index_dir}/ yet; building it from {seeds}/")
     errors: tuple[str, ...] = ()
     if refresh:
         known = freshness(seeds, index_dir)
-        if known.fresh:
+        if known.fresh and not damaged:
             errors = known.errors
             for error in errors:
                 _fail(error)
         else:
             try:
-                stats = _update(seeds, index_dir, wait=0.0 if ix else DEFAULT_WAIT, quiet=False)
+                stats = _update(seeds, index_dir, full=damaged, wait=0.0 if ix else DEFAULT_WAIT, quiet=False)
             except IndexLockedError:
                 if ix is None:
                     raise

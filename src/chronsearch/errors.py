@@ -15,6 +15,7 @@ __all__ = [
     "QuerySyntaxError",
     "IndexMissingError",
     "IndexVersionError",
+    "IndexDamagedError",
     "IndexLockedError",
 ]
 
@@ -49,6 +50,15 @@ class IndexMissingError(ChronsearchError):
 
 class IndexVersionError(ChronsearchError):
     """The index was built by a different version of the schema or analyzers."""
+
+
+class IndexDamagedError(ChronsearchError):
+    """The index's files cannot be read (truncated or overwritten outside chronsearch)."""
+
+    def __init__(self, index: str, reason: str) -> None:
+        self.index = index
+        self.reason = reason
+        super().__init__(f"{index}: the index is damaged ({reason}); rebuild it with `chronsearch index --full`")
 
 
 class IndexLockedError(ChronsearchError):

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from whoosh.filedb.filestore import FileStorage
-from whoosh.index import FileIndex, LockError
+from whoosh.index import EmptyIndexError, FileIndex, LockError
 from whoosh.query import Term
 from whoosh.writing import CLEAR
 
@@ -53,6 +53,7 @@ from chronsearch.glossary import GLOSSARY_FILE, parse_glossary
 from chronsearch.errors import (
     ChronicleFormatError,
     ChronsearchError,
+    IndexDamagedError,
     IndexLockedError,
     IndexMissingError,
     IndexVersionError,
@@ -147,15 +148,17 @@ def update(
     with _write_lock(storage, index, wait, on_wait):
         rebuilt = "asked for (--full)" if full else None
         generation = _generation(storage, name)
-        if generation >= 0:
+        damage = _damage(storage, name, index) if generation >= 0 else None
+        if generation >= 0 and damage is None:
             manifest = _read_manifest(storage, name, generation)
             if manifest is not None:
                 indexed = {source: record["events"] for source, record in manifest.items() if record["events"]}
             else:
-                indexed = _indexed_sources(storage.open_index(name))
+                indexed = _indexed_sources(_open_existing(storage, name, index))
                 rebuilt = rebuilt or "the index had no record of its files"
         else:
-            rebuilt = _why_rebuild(storage, name)
+            # A damaged index has nothing to keep: it is made anew, as a new version's is.
+            rebuilt = f"the index was damaged ({damage})" if damage else _why_rebuild(storage, name)
             FileIndex.create(storage, make_schema(), name)
             manifest, indexed = None, {}
         plan = _plan(seeds, manifest or {}, indexed, full=full or manifest is None)
@@ -167,7 +170,7 @@ def update(
             events_added = events_removed = 0
         else:
             with _analysis_cache(index, cache):
-                ix = storage.open_index(name)
+                ix = _open_existing(storage, name, index)
                 events_added, events_removed = _commit(ix, storage, name, plan, indexed, progress, _jobs(jobs))
     # The manifest counts each file's events, and is committed with them.
     total = sum(record["events"] for record in plan.manifest.values())
@@ -253,8 +256,8 @@ def index_events(events: Iterable[Event], index: str | Path, *, cache: bool = Tr
     storage = _storage(index)
     name = index_name()
     with _write_lock(storage, index, 0.0, None):
-        if storage.index_exists(name):
-            ix = storage.open_index(name)
+        if _generation(storage, name) >= 0:
+            ix = _open_existing(storage, name, index)
         else:
             ix = FileIndex.create(storage, make_schema(), name)
         writer = SegmentWriter(ix)
@@ -281,10 +284,10 @@ def open_index(index: Path) -> FileIndex:
     name = index_name()
     for attempt in range(10):
         try:
-            if not storage.index_exists(name):
+            if _generation(storage, name) < 0:
                 break
-            return storage.open_index(name)
-        except FileNotFoundError:
+            return _open_existing(storage, name, index)
+        except (FileNotFoundError, EmptyIndexError):
             # A commit replaced the generation we were reading, between listing
             # its table of contents and opening it: read the new one.
             if attempt == 9:
@@ -296,6 +299,25 @@ def open_index(index: Path) -> FileIndex:
             " rebuild it with `chronsearch index`"
         )
     raise IndexMissingError(f"{index}: no index here; build it with `chronsearch index`")
+
+
+def _open_existing(storage: FileStorage, name: str, index: Path) -> FileIndex:
+    """Whoosh's index ``name``; raises :class:`IndexDamagedError` if its files cannot be read."""
+    try:
+        return storage.open_index(name)
+    except (FileNotFoundError, EmptyIndexError):
+        raise  # a commit replaced the files being read; the caller reads the new ones
+    except Exception as exc:  # a truncated table of contents fails in pickle, struct, zlib…
+        raise IndexDamagedError(str(index), str(exc) or type(exc).__name__) from None
+
+
+def _damage(storage: FileStorage, name: str, index: Path) -> str | None:
+    """What is wrong with the index's files, or None if they open."""
+    try:
+        _open_existing(storage, name, index)
+    except IndexDamagedError as exc:
+        return exc.reason
+    return None
 
 
 def event_document(event: Event) -> dict[str, Any]:
