@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import inspect
@@ -277,7 +278,13 @@ def subsample(qids: Sequence[str], n: int | None) -> list[str]:
 # comparisons (< > =, from year:>=2015), backslashes. A quote is syntax only at a
 # word's edge ('single term'); inside a word (oseen's) it is part of the word.
 _SYNTAX_CHARS = re.compile(r"""[:"()\[\]{}*?~^<>=\\]|(?<!\w)'|'(?!\w)""")
-_OPERATORS = re.compile(r"(?<!\S)(AND|OR|NOT|ANDNOT|ANDMAYBE|TO)(?!\S)")
+
+
+@functools.cache
+def _operators() -> re.Pattern[str]:
+    from chronsearch.suggest import OPERATORS
+
+    return re.compile(rf"(?<!\S)({'|'.join(sorted(OPERATORS))})(?!\S)")
 
 
 def neutralize(text: str) -> str:
@@ -285,7 +292,7 @@ def neutralize(text: str) -> str:
     operators are lowercased (and, or, not and to are then English stop words)."""
     text = _SYNTAX_CHARS.sub(" ", text)
     text = " ".join(text.split())
-    return _OPERATORS.sub(lambda m: m[0].lower(), text)
+    return _operators().sub(lambda m: m[0].lower(), text)
 
 
 def split_cjk_words(text: str) -> str:

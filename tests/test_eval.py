@@ -181,6 +181,7 @@ def test_japanese_questions_are_split_into_words() -> None:
 
 def test_neutralize_keeps_english_words() -> None:
     assert neutralize("heat AND mass (transfer) NOT*") == "heat and mass transfer not"
+    assert neutralize("flows REQUIRE ANDMAYBE cooling") == "flows require andmaybe cooling"
     assert neutralize("oseen's 'law'") == "oseen's law"
     assert neutralize("high-speed aircraft .") == "high-speed aircraft ."
 

@@ -14,7 +14,7 @@ from whoosh.support.levenshtein import damerau_levenshtein
 from chronsearch import ChronicleIndex
 from chronsearch.analysis import ENGLISH_STOP_WORDS
 from chronsearch.cli import cli
-from chronsearch.suggest import query_words
+from chronsearch.suggest import correctable_words
 
 from .conftest import SEEDS
 from .test_search import EVENTS
@@ -55,9 +55,10 @@ def test_the_cli_prints_the_suggestion_and_json_carries_it(seeds_index) -> None:
     assert data["suggestion"] == "toshiba"
 
 
-def test_query_words_skip_operators_fields_and_wildcards() -> None:
-    words = [m.group() for m in query_words('Toshbia AND year:2014 NOT lang:ja "high tech" innov* Mercedez~ 京都')]
-    assert words == ["Toshbia", "high", "tech", "京都"]
+def test_correctable_words_skip_operators_fields_and_wildcards() -> None:
+    query = 'Toshbia AND year:2014 NOT lang:ja "high tech" innov* Mercedez~ zone~x parck^2 a REQUIRE b 京都'
+    words = [m.group() for m in correctable_words(query)]
+    assert words == ["Toshbia", "high", "tech", "parck", "a", "b", "京都"]
 
 
 SEED_WORDS = sorted({w for e in EVENTS if e.lang == "en" for w in re.findall(r"[a-z]{5,}", e.text.lower())})
@@ -95,7 +96,7 @@ def test_a_suggestion_is_close_and_finds_more(ix: ChronicleIndex, typo: str) -> 
 def test_a_query_that_found_all_its_words_has_none_to_correct(ix: ChronicleIndex, event, data) -> None:
     """Why a plain query that found something is given no suggestion: checked
     word by word, every one of its words is known."""
-    words = [m.group() for m in query_words(event.text)]
+    words = [m.group() for m in correctable_words(event.text)]
     assume(words)
     query = " ".join(data.draw(st.lists(st.sampled_from(words), min_size=1, max_size=3)))
     total = ix.search(query).total

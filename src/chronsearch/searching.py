@@ -51,7 +51,7 @@ from chronsearch.glossary import Glossary
 from chronsearch.indexing import indexed_glossary, open_index
 from chronsearch.schema import CONTENT_FIELDS, FIELD_BOOSTS
 from chronsearch.snippets import highlight_spans, make_snippet, query_sequences
-from chronsearch.suggest import suggest
+from chronsearch.suggest import OPERATORS, suggest
 
 __all__ = ["ChronicleIndex", "Hit", "SearchResults", "IndexStats", "parse_query"]
 
@@ -391,7 +391,6 @@ def _parse(
 # quotes, groups, wildcards, fields, boosts, fuzziness, ranges and comparisons.
 # An apostrophe after a letter ("zone's") cannot open a quote.
 _PLAIN_WORD = re.compile(r"(?:[^\s\"'()*?\u055e\u061f\u1367:^~<>=\[\]{}]|(?<=\w)')+")
-_OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "REQUIRE"})
 
 
 def _plain_words(text: str, schema: Any, glossary: Glossary | None) -> wq.Query | None:
@@ -424,7 +423,7 @@ def _plain_words(text: str, schema: Any, glossary: Glossary | None) -> wq.Query 
 def _plain(text: str) -> list[str] | None:
     """The words of ``text`` if they are all plain words, else None."""
     words = text.split()
-    return words if all(_PLAIN_WORD.fullmatch(word) and word not in _OPERATORS for word in words) else None
+    return words if all(_PLAIN_WORD.fullmatch(word) and word not in OPERATORS for word in words) else None
 
 
 def _field_query(field: Any, fieldname: str, text: str) -> wq.Query | None:

@@ -27,18 +27,21 @@ from whoosh.support.levenshtein import damerau_levenshtein
 
 from chronsearch.analysis import has_cjk
 
-__all__ = ["suggest", "query_words", "closest"]
+__all__ = ["OPERATORS", "suggest", "correctable_words", "closest"]
 
-# A word of the query: not an operator, not a field name, not a field's value.
-_WORD = re.compile(r"(?<![\w:])[^\W\d_][^\W_]*(?![\w:*?~])")
-_OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"}
+# The words that are syntax to Whoosh's query parser, as chronsearch configures it
+# (TO inside a range).
+OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "REQUIRE", "TO"})
+# A word of the query: not an operator, not a field name, not a field's value,
+# not a fuzziness or boost ("zone~x" has no word x).
+_WORD = re.compile(r"(?<![\w:~^])[^\W\d_][^\W_]*(?![\w:*?~])")
 _KATAKANA = re.compile(r"^[\u30A1-\u30FA\u30FC]+$")
 _LATIN = re.compile(r"[a-z]")
 
 
-def query_words(query: str) -> list[re.Match[str]]:
+def correctable_words(query: str) -> list[re.Match[str]]:
     """The plain words of ``query`` that a correction may replace, with their positions."""
-    return [m for m in _WORD.finditer(query) if m.group() not in _OPERATORS]
+    return [m for m in _WORD.finditer(query) if m.group() not in OPERATORS]
 
 
 def closest(word: str, candidates: Iterable[tuple[str, int]]) -> str | None:
@@ -84,7 +87,7 @@ def suggest(
     edits)`` gives the indexed terms (with document frequencies) near it.
     """
     out, pos, changed = [], 0, False
-    for m in query_words(query):
+    for m in correctable_words(query):
         word = unicodedata.normalize("NFKC", m.group()).lower()
         if (has_cjk(word) and _LATIN.search(word)) or known(word):
             continue  # a word that mixes scripts is left as it is
