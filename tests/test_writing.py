@@ -126,6 +126,44 @@ def test_a_pool_gives_the_same_terms_whatever_it_spills(tmp_path_factory, postin
     assert storage.list() == []
 
 
+documents_strategy = st.lists(
+    st.dictionaries(
+        st.sampled_from(["stem", "word"]),
+        st.dictionaries(
+            st.sampled_from(["zone", "park", "大連", "a", "ab"]),
+            st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=4, unique=True).map(sorted),
+            max_size=4,
+        ),
+        max_size=2,
+    ),
+    max_size=30,
+)
+
+
+@settings(deadline=None)
+@given(documents=documents_strategy, merged=postings_strategy, limit=st.integers(0, 3000))
+def test_positions_added_a_document_at_a_time_come_out_per_term(tmp_path_factory, documents, merged, limit):
+    """Documents added whole, then postings one at a time (as Whoosh merges
+    segments): each term's postings in document order, whatever the pool spills."""
+    expected: dict[tuple[str, bytes], list[tuple[int, float, bytes]]] = defaultdict(list)
+    pool = TermPool(RamStorage(), limit)
+    for docnum, fields in enumerate(documents):
+        for fieldname, found in fields.items():
+            pool.add_positions(fieldname, docnum, found, 1.5)
+            for term, positions in found.items():
+                value = b"".join(p.to_bytes(4, "little") for p in positions)
+                expected[fieldname, term.encode()].append((docnum, 1.5 * len(positions), value))
+    for docnum, (fieldname, btext, value) in enumerate(merged, start=len(documents)):
+        pool.add((fieldname, btext, docnum, 1.0 + len(value), value))
+        expected[fieldname, btext].append((docnum, 1.0 + len(value), value))
+    found = []
+    for fieldname, btext, ids, weights, sizes, values in pool.terms():
+        assert len(ids) == len(weights) == len(sizes) and sum(sizes) == len(values)
+        cut = [values[sum(sizes[:i]) : sum(sizes[: i + 1])] for i in range(len(sizes))]
+        found.append(((fieldname, btext), list(zip(ids, weights, cut))))
+    assert found == sorted(expected.items())
+
+
 def test_every_document_reads_back_as_whooshs_own_writer_writes_it(events):
     """Stored fields, columns and field lengths, which the segment writer keeps
     in memory and writes whole, read back as from Whoosh's writer."""

@@ -86,15 +86,9 @@ class ArrayPositions(Positions):
         """What a field of this format indexes for ``text``, as Whoosh's ``field.index``
         gives it (UTF-8 term, frequency, weight, positions); None if ``analyzer``
         has no shortcut (:func:`chronsearch.analysis.indexed_terms`)."""
-        terms = indexed_terms(analyzer, text)
-        if terms is None:
+        found = self.positions(text, analyzer)
+        if found is None:
             return None
-        found: dict[str, list[int]] = {}
-        for pos, term in terms:
-            if (positions := found.get(term)) is None:
-                found[term] = [pos]
-            else:
-                positions.append(pos)
         boost = self.field_boost
         return [
             (
@@ -105,6 +99,21 @@ class ArrayPositions(Positions):
             )
             for term, positions in found.items()
         ]
+
+    @staticmethod
+    def positions(text: str, analyzer: Any) -> dict[str, list[int]] | None:
+        """Each term ``analyzer`` indexes for ``text``, with its positions in order;
+        None if ``analyzer`` has no shortcut (:func:`chronsearch.analysis.indexed_terms`)."""
+        terms = indexed_terms(analyzer, text)
+        if terms is None:
+            return None
+        found: dict[str, list[int]] = {}
+        for pos, term in terms:
+            if (positions := found.get(term)) is None:
+                found[term] = [pos]
+            else:
+                positions.append(pos)
+        return found
 
     def encode(self, poslist: list[int]) -> bytes:
         return _to_bytes(array("I", poslist))

@@ -3,15 +3,17 @@
 Whoosh's writer puts every posting in a pool as a tuple of about 200 bytes,
 sorts the pool, pickles it to runs on disk whenever it outgrows its limit,
 merges the runs posting by posting, and then reads each posting's field length
-back from disk to write it. Most of an English build went there. Here a term's
-postings are appended to its arrays as documents come in; document numbers
-only grow, so they are in order already. Only the terms are sorted, and each
-term's postings are written whole (:meth:`chronsearch.postings._FieldWriter.add_term`).
-Past :data:`MEMORY_LIMIT`, the terms gathered so far go to a sorted run on
-disk, and the runs are merged term by term at the end.
+back from disk to write it. Most of an English build went there. Here the
+text fields' postings are appended a document at a time to flat arrays (term
+numbers, frequencies, positions), and cut into terms with two stable NumPy
+sorts when written; document numbers only grow, so each term's postings come
+out in order. Each term's postings are then written whole
+(:meth:`chronsearch.postings._FieldWriter.add_term`). Past :data:`MEMORY_LIMIT`,
+the terms gathered so far go to a sorted run on disk, and the runs are merged
+term by term at the end.
 
-Merging segments takes the same path: Whoosh hands the pool each posting of
-the segments it merges, in document order.
+Metadata fields, and the segments Whoosh merges (it hands the pool each of
+their postings, in document order), go to each term's own arrays instead.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 from whoosh.util import random_name
 from whoosh.writing import SegmentWriter as WhooshSegmentWriter
 
@@ -31,12 +34,25 @@ from chronsearch.postings import ArrayPositions, make_codec
 
 __all__ = ["MEMORY_LIMIT", "SegmentWriter"]
 
-# About what Whoosh's own pool holds by default (128 MB of its estimates).
-MEMORY_LIMIT = 128 * 1024 * 1024
+# What the pool holds before it spills a run: less than Whoosh's own default
+# (128 MB of its estimates), because cutting a field's postings into terms
+# (_Positions.terms) takes up to half as much again for a moment. On ja-text's
+# first 100,000 events, 128 MB peaked at 328-349 MB, 96 MB at 263-286 MB and
+# 64 MB at 210 MB, in 84, 84-88 and 91 s.
+MEMORY_LIMIT = 96 * 1024 * 1024
 # What a new term costs in memory (its object, four arrays, a dictionary slot),
 # and a posting beyond its value: measured with tracemalloc, rounded up.
 _TERM_BYTES = 450
 _POSTING_BYTES = 12
+# The same for postings of positions added a document at a time (_Positions):
+# a term new to a field (its string, id and dictionary slot), and a posting
+# beyond its positions (4 bytes each). On 20,000 ja-text events they estimate
+# 68.5 MB for the 58.6 MB tracemalloc counts.
+_NEW_TERM_BYTES = 120
+_POSITIONS_POSTING_BYTES = 8
+# A posting of a field whose values are each their own term (_Unique), beyond
+# its term and value: the term's bytes object and two list slots.
+_UNIQUE_POSTING_BYTES = 60
 
 # How many (field, value) pairs of metadata a writer remembers (see SegmentWriter._work_out).
 _SEEN_LIMIT = 100_000
@@ -55,6 +71,101 @@ class _Postings:
         self.values = bytearray()
 
 
+class _Positions:
+    """One field's postings of positions, gathered a document at a time in flat
+    arrays and cut into terms only when written: appending a document's terms
+    in bulk costs less than appending to each term's own arrays."""
+
+    __slots__ = ("boost", "term_ids", "docs", "counts", "tids", "freqs", "positions")
+
+    def __init__(self, boost: float) -> None:
+        self.boost = boost
+        self.term_ids: dict[str, int] = {}  # in order of first sight: a term's id is its place
+        self.docs = array("I")  # each document, and how many terms it added
+        self.counts = array("I")
+        self.tids = array("I")  # each posting's term, frequency and positions
+        self.freqs = array("I")
+        self.positions = array("I")
+
+    def add(self, docnum: int, found: dict[str, list[int]]) -> tuple[int, int]:
+        """Add a document's terms and positions; returns (terms new to the field, positions)."""
+        ids = self.term_ids
+        known = len(ids)
+        self.tids.extend([ids.setdefault(term, len(ids)) for term in found])
+        freqs = list(map(len, found.values()))
+        self.freqs.extend(freqs)
+        before = len(self.positions)
+        self.positions.extend(itertools.chain.from_iterable(found.values()))
+        self.docs.append(docnum)
+        self.counts.append(len(freqs))
+        return len(ids) - known, len(self.positions) - before
+
+    def terms(self, fieldname: str) -> Iterator[TermPostings]:
+        """Every term's postings, in term order; each term's in document order.
+        The field's arrays are let go of as soon as the terms are cut from them."""
+        count = len(self.term_ids)
+        tids = np.frombuffer(self.tids, np.uint32)
+        freqs = np.frombuffer(self.freqs, np.uint32)
+        # Stable sorts by term keep each term's postings, and their positions, in
+        # the order they came: document order. Temporary arrays go as soon as
+        # they are used: this is the peak of an index's memory.
+        position_tids = np.repeat(tids, freqs)
+        position_ends = np.cumsum(np.bincount(position_tids, minlength=count))
+        order = np.argsort(position_tids, kind="stable")
+        del position_tids
+        values = np.frombuffer(self.positions, np.uint32)[order].astype("<u4", copy=False)
+        del order
+        self.positions = None
+        posting_ends = np.cumsum(np.bincount(tids, minlength=count))
+        order = np.argsort(tids, kind="stable")
+        ordered_freqs = freqs[order]
+        ids = np.repeat(np.frombuffer(self.docs, np.uint32), np.frombuffer(self.counts, np.uint32))[order]
+        del order, tids, freqs
+        self.tids = self.freqs = self.docs = self.counts = None
+        names = list(self.term_ids)
+        self.term_ids = {}
+        # str order is code point order, the order of UTF-8 bytes.
+        for tid in sorted(range(count), key=names.__getitem__):
+            start, end = (int(posting_ends[tid - 1]) if tid else 0), int(posting_ends[tid])
+            freq = ordered_freqs[start:end]
+            yield (
+                fieldname,
+                names[tid].encode("utf-8"),
+                array("I", ids[start:end].tobytes()),
+                array("f", (freq * self.boost).astype(np.float32).tobytes()),
+                array("I", (freq * values.itemsize).astype(np.uint32).tobytes()),
+                values[(int(position_ends[tid - 1]) if tid else 0) : int(position_ends[tid])].tobytes(),
+            )
+
+
+class _Unique:
+    """One field's postings when each value is its own term (an event's id): a
+    posting each, in flat lists, instead of a term's four arrays each."""
+
+    __slots__ = ("btexts", "docs", "weights", "values")
+
+    def __init__(self) -> None:
+        self.btexts: list[bytes] = []
+        self.docs = array("I")
+        self.weights = array("f")
+        self.values: list[bytes] = []
+
+    def terms(self, fieldname: str) -> Iterator[TermPostings]:
+        """Every term's postings, in term order; each term's in document order."""
+        btexts, docs, weights, values = self.btexts, self.docs, self.weights, self.values
+        order = sorted(range(len(btexts)), key=btexts.__getitem__)  # stable: document order
+        for btext, group in itertools.groupby(order, key=btexts.__getitem__):
+            at = list(group)
+            yield (
+                fieldname,
+                btext,
+                array("I", [docs[i] for i in at]),
+                array("f", [weights[i] for i in at]),
+                array("I", [len(values[i]) for i in at]),
+                b"".join(values[i] for i in at),
+            )
+
+
 class TermPool:
     """Postings gathered per term, in memory up to ``limit`` bytes, beyond it in
     sorted runs in ``tempstorage``."""
@@ -63,6 +174,8 @@ class TermPool:
         self._tempstorage = tempstorage
         self._limit = limit
         self._fields: dict[str, dict[bytes, _Postings]] = {}
+        self._positions: dict[str, _Positions] = {}
+        self._unique: dict[str, _Unique] = {}
         self._size = 0
         self._runs: list[str] = []
 
@@ -94,27 +207,38 @@ class TermPool:
             self._spill()
         return length
 
+    def add_positions(self, fieldname: str, docnum: int, found: dict[str, list[int]], boost: float) -> int:
+        """:meth:`add_field` for a field of :class:`ArrayPositions`, given each term's
+        positions (its weight is their number times ``boost``); returns the field's length."""
+        field = self._positions.get(fieldname)
+        if field is None:
+            field = self._positions[fieldname] = _Positions(boost)
+        new_terms, length = field.add(docnum, found)
+        self._size += new_terms * _NEW_TERM_BYTES + len(found) * _POSITIONS_POSTING_BYTES + 4 * length
+        if self._size > self._limit:
+            self._spill()
+        return length
+
+    def add_unique(self, fieldname: str, docnum: int, items: Iterable[tuple[bytes, int, float, bytes]]) -> int:
+        """:meth:`add_field` for a field whose values are each their own term."""
+        field = self._unique.get(fieldname)
+        if field is None:
+            field = self._unique[fieldname] = _Unique()
+        length = 0
+        for btext, freq, weight, value in items:
+            field.btexts.append(btext)
+            field.docs.append(docnum)
+            field.weights.append(weight)
+            field.values.append(value)
+            self._size += _UNIQUE_POSTING_BYTES + len(btext) + len(value)
+            length += freq
+        if self._size > self._limit:
+            self._spill()
+        return length
+
     def terms(self) -> Iterator[TermPostings]:
         """Every term's postings, in field and term order, runs and memory joined."""
-        sources = [self._read_run(name) for name in self._runs] + [self._in_memory()]
-        if len(sources) == 1:
-            yield from sources[0]
-            return
-        # Runs hold earlier documents than later runs and memory; the merge is
-        # stable, so a term's parts come in document order.
-        merged = heapq.merge(*sources, key=_term_key)
-        for (fieldname, btext), parts in itertools.groupby(merged, key=_term_key):
-            first, *rest = parts
-            if not rest:
-                yield first
-                continue
-            ids, weights, sizes, values = array("I"), array("f"), array("I"), bytearray()
-            for _, _, part_ids, part_weights, part_sizes, part_values in (first, *rest):
-                ids += part_ids
-                weights += part_weights
-                sizes += part_sizes
-                values += part_values
-            yield fieldname, btext, ids, weights, sizes, bytes(values)
+        yield from _joined([self._read_run(name) for name in self._runs] + self._in_memory())
 
     def cleanup(self) -> None:
         for name in self._runs:
@@ -124,8 +248,19 @@ class TermPool:
                 pass
         self._runs.clear()
 
-    def _in_memory(self) -> Iterator[TermPostings]:
-        fields, self._fields, self._size = self._fields, {}, 0
+    def _in_memory(self) -> list[Iterator[TermPostings]]:
+        """What memory holds, as sources for :func:`_joined`, and lets go of it.
+
+        Documents added whole come before those Whoosh adds a posting at a time
+        (the segments it merges, when it commits)."""
+        fields, self._fields = self._fields, {}
+        whole: dict[str, _Positions | _Unique] = {**self._positions, **self._unique}
+        self._positions, self._unique, self._size = {}, {}, 0
+        by_document = (item for name in sorted(whole) for item in whole.pop(name).terms(name))
+        return [by_document, self._by_posting(fields)]
+
+    @staticmethod
+    def _by_posting(fields: dict[str, dict[bytes, _Postings]]) -> Iterator[TermPostings]:
         for fieldname in sorted(fields):
             terms = fields.pop(fieldname)
             for btext in sorted(terms):
@@ -138,7 +273,7 @@ class TermPool:
         run = self._tempstorage.create_file(name)
         try:
             raw = run.raw_file()
-            for fieldname, btext, ids, weights, sizes, values in self._in_memory():
+            for fieldname, btext, ids, weights, sizes, values in _joined(self._in_memory()):
                 marshal.dump((fieldname, btext, ids.tobytes(), weights.tobytes(), sizes.tobytes(), values), raw)
         finally:
             run.close()
@@ -153,12 +288,32 @@ class TermPool:
                 yield fieldname, btext, array("I", ids), array("f", weights), array("I", sizes), values
 
 
-def _indexed(field: Any, value: Any) -> Iterable[tuple[bytes, int, float, bytes]]:
-    """What ``field.index(value)`` gives, by the format's shortcut where it has one."""
+def _joined(sources: list[Iterator[TermPostings]]) -> Iterator[TermPostings]:
+    """The terms of ``sources`` (each in field and term order, and each holding
+    earlier documents than the next) in one stream, a term's parts joined."""
+    # The merge is stable, so a term's parts come in document order.
+    merged = heapq.merge(*sources, key=_term_key)
+    for (fieldname, btext), parts in itertools.groupby(merged, key=_term_key):
+        first, *rest = parts
+        if not rest:
+            yield first
+            continue
+        ids, weights, sizes, values = array("I"), array("f"), array("I"), bytearray()
+        for _, _, part_ids, part_weights, part_sizes, part_values in (first, *rest):
+            ids += part_ids
+            weights += part_weights
+            sizes += part_sizes
+            values += part_values
+        yield fieldname, btext, ids, weights, sizes, bytes(values)
+
+
+def _indexed(field: Any, value: Any) -> Iterable[tuple[bytes, int, float, bytes]] | dict[str, list[int]]:
+    """What ``field.index(value)`` gives, or for a field of :class:`ArrayPositions`
+    with an analyzer built here, each term's positions."""
     if isinstance(field.format, ArrayPositions) and isinstance(value, str):
-        items = field.format.indexed(value, field.analyzer)
-        if items is not None:
-            return items
+        found = field.format.positions(value, field.analyzer)
+        if found is not None:
+            return found
     return field.index(value)
 
 
@@ -201,7 +356,14 @@ class SegmentWriter(WhooshSegmentWriter):
                     continue
                 field = schema[name]
                 items, column_value = self._work_out(name, field, value)
-                length = pool.add_field(name, docnum, items) if field.indexed else 0
+                if not field.indexed:
+                    length = 0
+                elif type(items) is dict:
+                    length = pool.add_positions(name, docnum, items, field.format.field_boost)
+                elif field.unique:
+                    length = pool.add_unique(name, docnum, items)
+                else:
+                    length = pool.add_field(name, docnum, items)
                 perdoc.add_field(name, field, value if field.stored else None, length if field.scorable else 0)
                 if field.column_type:
                     perdoc.add_column_value(name, field.column_type, column_value)
