@@ -148,18 +148,24 @@ def update(
     with _write_lock(storage, index, wait, on_wait):
         rebuilt = "asked for (--full)" if full else None
         generation = _generation(storage, name)
-        damage = _damage(storage, name, index) if generation >= 0 else None
-        if generation >= 0 and damage is None:
+        ix: FileIndex | None = None
+        damage = None
+        if generation >= 0:
+            try:
+                ix = _open_existing(storage, name, index)
+            except IndexDamagedError as exc:
+                damage = exc.reason
+        if ix is not None:
             manifest = _read_manifest(storage, name, generation)
             if manifest is not None:
                 indexed = {source: record["events"] for source, record in manifest.items() if record["events"]}
             else:
-                indexed = _indexed_sources(_open_existing(storage, name, index))
+                indexed = _indexed_sources(ix)
                 rebuilt = rebuilt or "the index had no record of its files"
         else:
             # A damaged index has nothing to keep: it is made anew, as a new version's is.
             rebuilt = f"the index was damaged ({damage})" if damage else _why_rebuild(storage, name)
-            FileIndex.create(storage, make_schema(), name)
+            ix = FileIndex.create(storage, make_schema(), name)
             manifest, indexed = None, {}
         plan = _plan(seeds, manifest or {}, indexed, full=full or manifest is None)
         if not (plan.parsed or plan.removed):
@@ -170,7 +176,6 @@ def update(
             events_added = events_removed = 0
         else:
             with _analysis_cache(index, cache):
-                ix = _open_existing(storage, name, index)
                 events_added, events_removed = _commit(ix, storage, name, plan, indexed, progress, _jobs(jobs))
     # The manifest counts each file's events, and is committed with them.
     total = sum(record["events"] for record in plan.manifest.values())
@@ -309,15 +314,6 @@ def _open_existing(storage: FileStorage, name: str, index: Path) -> FileIndex:
         raise  # a commit replaced the files being read; the caller reads the new ones
     except Exception as exc:  # a truncated table of contents fails in pickle, struct, zlib…
         raise IndexDamagedError(str(index), str(exc) or type(exc).__name__) from None
-
-
-def _damage(storage: FileStorage, name: str, index: Path) -> str | None:
-    """What is wrong with the index's files, or None if they open."""
-    try:
-        _open_existing(storage, name, index)
-    except IndexDamagedError as exc:
-        return exc.reason
-    return None
 
 
 def event_document(event: Event) -> dict[str, Any]:

@@ -110,13 +110,13 @@ class _Positions:
         # the order they came: document order. Temporary arrays go as soon as
         # they are used: this is the peak of an index's memory.
         position_tids = np.repeat(tids, freqs)
-        position_ends = np.cumsum(np.bincount(position_tids, minlength=count))
+        position_bounds = _bounds(np.bincount(position_tids, minlength=count))
         order = np.argsort(position_tids, kind="stable")
         del position_tids
         values = np.frombuffer(self.positions, np.uint32)[order].astype("<u4", copy=False)
         del order
         self.positions = None
-        posting_ends = np.cumsum(np.bincount(tids, minlength=count))
+        posting_bounds = _bounds(np.bincount(tids, minlength=count))
         order = np.argsort(tids, kind="stable")
         ordered_freqs = freqs[order]
         ids = np.repeat(np.frombuffer(self.docs, np.uint32), np.frombuffer(self.counts, np.uint32))[order]
@@ -126,7 +126,7 @@ class _Positions:
         self.term_ids = {}
         # str order is code point order, the order of UTF-8 bytes.
         for tid in sorted(range(count), key=names.__getitem__):
-            start, end = (int(posting_ends[tid - 1]) if tid else 0), int(posting_ends[tid])
+            start, end = int(posting_bounds[tid]), int(posting_bounds[tid + 1])
             freq = ordered_freqs[start:end]
             yield (
                 fieldname,
@@ -134,8 +134,13 @@ class _Positions:
                 array("I", ids[start:end].tobytes()),
                 array("f", (freq * self.boost).astype(np.float32).tobytes()),
                 array("I", (freq * values.itemsize).astype(np.uint32).tobytes()),
-                values[(int(position_ends[tid - 1]) if tid else 0) : int(position_ends[tid])].tobytes(),
+                values[int(position_bounds[tid]) : int(position_bounds[tid + 1])].tobytes(),
             )
+
+
+def _bounds(counts: np.ndarray) -> np.ndarray:
+    """Where each of consecutive groups of ``counts`` items starts, and the end of the last."""
+    return np.concatenate(([0], np.cumsum(counts)))
 
 
 class _Unique:
@@ -149,6 +154,18 @@ class _Unique:
         self.docs = array("I")
         self.weights = array("f")
         self.values: list[bytes] = []
+
+    def add(self, docnum: int, items: Iterable[tuple[bytes, int, float, bytes]]) -> tuple[int, int]:
+        """Add a document's postings; returns (their estimated memory, the field's length)."""
+        size = length = 0
+        for btext, freq, weight, value in items:
+            self.btexts.append(btext)
+            self.docs.append(docnum)
+            self.weights.append(weight)
+            self.values.append(value)
+            size += _UNIQUE_POSTING_BYTES + len(btext) + len(value)
+            length += freq
+        return size, length
 
     def terms(self, fieldname: str) -> Iterator[TermPostings]:
         """Every term's postings, in term order; each term's in document order."""
@@ -224,14 +241,8 @@ class TermPool:
         field = self._unique.get(fieldname)
         if field is None:
             field = self._unique[fieldname] = _Unique()
-        length = 0
-        for btext, freq, weight, value in items:
-            field.btexts.append(btext)
-            field.docs.append(docnum)
-            field.weights.append(weight)
-            field.values.append(value)
-            self._size += _UNIQUE_POSTING_BYTES + len(btext) + len(value)
-            length += freq
+        size, length = field.add(docnum, items)
+        self._size += size
         if self._size > self._limit:
             self._spill()
         return length
